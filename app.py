@@ -1,0 +1,11 @@
+"""Entry point: ``streamlit run app.py``. A pure router; each page is one file in pages/."""
+
+import streamlit as st
+
+st.set_page_config(page_title="MLP lab: notMNIST from scratch", page_icon=":material/neurology:", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+]
+
+st.navigation(PAGES).run()

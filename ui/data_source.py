@@ -1,0 +1,112 @@
+"""Which data set the app uses: an upload, a real notMNIST file in data/, or the embedded letters.
+
+Data sets are loaded once per server (``st.cache_resource``) and shared
+read-only between sessions; each session only keeps which one it chose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import streamlit as st
+
+from mlp.data import EMBEDDED_FILE, data_dir, DataError, find_data_files, load_bytes, load_dataset, split_dataset
+
+UPLOAD_KEY = "upload"  # session_state: {"digest", "name"} of the session's uploaded data set
+CHOICE_KEY = "data_choice"  # session_state: the label of the chosen source
+
+
+@st.cache_resource(show_spinner="Loading the data set…", max_entries=8)
+def dataset_from_path(path: str, mtime: float):
+    """Load a data set from disk once per server (``mtime`` makes a replaced file reload)."""
+    return load_dataset(path)
+
+
+@st.cache_resource(show_spinner="Checking the uploaded file…", max_entries=4)
+def dataset_from_upload(digest: str, name: str, _data: bytes):
+    """Load an uploaded data set once per server, keyed by the SHA-256 of its bytes."""
+    return load_bytes(_data, name)
+
+
+@st.cache_resource(show_spinner="Splitting as the report does…", max_entries=8)
+def split_of(key: str, _dataset):
+    """The report's seed-521 split of a data set (float32 pixels / 255, read-only)."""
+    return split_dataset(_dataset.images, _dataset.labels)
+
+
+def source_label(path: Path):
+    if path.name == EMBEDDED_FILE:
+        return f"Embedded letters ({path.name})"
+    return f"Real notMNIST ({path.name})"
+
+
+def disk_sources():
+    """{label: path} of the data sets found in the data folder, in order of preference."""
+    return {source_label(p): p for p in find_data_files()}
+
+
+def accept_upload(uploaded):
+    """Check an uploaded file; on success make it the session's data set, else show why and keep the old one."""
+    data = uploaded.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        dataset_from_upload(digest, uploaded.name, data)
+    except DataError as exc:
+        st.error(f"The upload was refused: {exc} The app keeps using the data set it had.")
+        return
+    st.session_state[UPLOAD_KEY] = {"digest": digest, "name": uploaded.name, "data": data}
+    st.session_state[CHOICE_KEY] = upload_label(uploaded.name)
+
+
+def upload_label(name):
+    return f"Uploaded ({name})"
+
+
+def current_dataset():
+    """(key, Dataset) of the session's choice: its upload, else the chosen or first data set in data/."""
+    upload = st.session_state.get(UPLOAD_KEY)
+    choice = st.session_state.get(CHOICE_KEY)
+    if upload and (choice is None or choice == upload_label(upload["name"])):
+        return upload["digest"], dataset_from_upload(upload["digest"], upload["name"], upload["data"])
+    sources = disk_sources()
+    if not sources:
+        raise DataError(f"no data set found in {data_dir()}")
+    label = choice if choice in sources else next(iter(sources))
+    path = sources[label]
+    return str(path), dataset_from_path(str(path), path.stat().st_mtime)
+
+
+def current_split():
+    """(key, Dataset, Split) for the session's data set."""
+    key, dataset = current_dataset()
+    return key, dataset, split_of(key, dataset)
+
+
+def data_source_picker(container=None):
+    """Sidebar widgets: choose the data set, upload one, and see which is in use and its size."""
+    box = container or st.sidebar
+    with box:
+        st.subheader("Data set")
+        labels = list(disk_sources())
+        upload = st.session_state.get(UPLOAD_KEY)
+        if upload:
+            labels.insert(0, upload_label(upload["name"]))
+        if labels:
+            current = st.session_state.get(CHOICE_KEY)
+            index = labels.index(current) if current in labels else 0
+            st.session_state[CHOICE_KEY] = st.selectbox("Use", labels, index=index, key="data_choice_select")
+        uploaded = st.file_uploader(
+            "Upload notMNIST (.npz or notMNIST_small .tar.gz)", type=["npz", "gz", "tgz", "tar"], key="data_upload"
+        )
+        if uploaded is not None and (not upload or upload["name"] != uploaded.name or
+                                     upload["digest"] != hashlib.sha256(uploaded.getvalue()).hexdigest()):
+            accept_upload(uploaded)
+        try:
+            _, dataset = current_dataset()
+        except DataError as exc:
+            st.error(str(exc))
+            return None
+        skipped = f", {dataset.skipped} unreadable skipped" if dataset.skipped else ""
+        st.caption(f"In use: **{dataset.name}**: {len(dataset):,} images{skipped}")
+        return dataset

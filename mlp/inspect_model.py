@@ -1,0 +1,267 @@
+"""What a trained 784-H-10 network learned, as arrays ready to draw.
+
+Pure numpy (Pillow only to write the colour bar's labels); the inspection page
+calls these and draws the results.
+
+* Weight images: column j of ``w_h`` (F = 784 = 28x28 inputs) is hidden unit
+  j's "template". It is drawn with a diverging colour map, blue for negative
+  weights, white for zero, red for positive, on a symmetric scale
+  [-s, +s] so that white always means 0. ``s`` is either each unit's own
+  max |w| (patterns are easiest to see) or one scale shared by all units
+  (magnitudes are comparable).
+* Unit orderings: by index, by weight norm ||w_h[:, j]||, or by the outgoing
+  weight w_o[j, c] to a chosen letter c (how strongly the unit votes for c).
+* Activations: which training letters make a unit fire most, which units
+  fire most for one input.
+* Evaluation: probabilities, confusion matrix, per-class accuracy and the
+  mistakes over an evaluated set, and the members of one confusion cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .core import K_CLASSES, LETTERS, relu
+from .metrics import accuracy, confusion_matrix, misclassified, per_class_accuracy
+from .network import forward, predict_proba
+
+SIDE = 28
+
+# ColorBrewer RdBu (11 classes) reversed, with a pure white centre: negative blue, zero white, positive red.
+DIVERGING_ANCHORS = (
+    "#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#ffffff",
+    "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f",
+)
+LUT_SIZE = 255  # odd, so that entry 127 is exactly zero (white)
+
+ORDERINGS = {
+    "index": "unit number",
+    "norm": "weight norm ||w||, largest first",
+    "letter": "outgoing weight to a letter, largest first",
+}
+
+
+def _hex_to_rgb(code):
+    code = code.lstrip("#")
+    return tuple(int(code[i : i + 2], 16) for i in (0, 2, 4))
+
+
+def diverging_lut(n=LUT_SIZE, anchors=DIVERGING_ANCHORS):
+    """(n, 3) uint8 colours from the most negative (row 0) through white (middle row) to the most positive."""
+    rgb = np.array([_hex_to_rgb(a) for a in anchors], float)
+    pos = np.linspace(0.0, 1.0, len(anchors))
+    t = np.linspace(0.0, 1.0, n)
+    return np.stack([np.interp(t, pos, rgb[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
+
+
+_LUT = diverging_lut()
+_LUT.flags.writeable = False
+
+
+def colourise(values, scale):
+    """Map values onto the diverging colour map on the symmetric scale [-scale, +scale] -> uint8 RGB (..., 3).
+
+    ``scale`` is a number or an array broadcastable against ``values``; values
+    beyond the scale get the end colours; 0 is always white. A scale of 0
+    (all-zero weights) draws white.
+    """
+    values = np.asarray(values, np.float64)
+    scale = np.asarray(scale, np.float64)
+    safe = np.where(scale > 0, scale, 1.0)
+    t = np.clip(values / safe, -1.0, 1.0)
+    t = np.where(scale > 0, t, 0.0)
+    idx = np.rint((t + 1.0) * 0.5 * (LUT_SIZE - 1)).astype(np.intp)
+    return _LUT[idx]
+
+
+def weight_scales(w_h, mode="unit"):
+    """The symmetric scale s of each unit's image, (H,).
+
+    mode "unit": each unit's own max |w|; "shared": one scale for all units,
+    the 99.5th percentile of |w_h| (so that a few outliers do not wash out
+    everything else; weights beyond it get the end colours).
+    """
+    w = np.abs(np.asarray(w_h))
+    if mode == "unit":
+        return w.max(axis=0).astype(np.float64)
+    if mode == "shared":
+        return np.full(w.shape[1], float(np.percentile(w, 99.5)))
+    raise ValueError(f"mode must be 'unit' or 'shared', got {mode!r}")
+
+
+def weight_images(w_h, mode="unit", units=None):
+    """Input weights of hidden units as 28x28 colour images: (n, 28, 28, 3) uint8, and their scales (n,).
+
+    w_h: (784, H). ``units`` picks and orders the units (default: all, by index).
+    The scale of each image follows ``weight_scales(w_h, mode)`` (computed over all units).
+    """
+    w_h = np.asarray(w_h)
+    if w_h.shape[0] != SIDE * SIDE:
+        raise ValueError(f"w_h must have {SIDE * SIDE} rows (28x28 inputs), got {w_h.shape}")
+    scales = weight_scales(w_h, mode)
+    units = np.arange(w_h.shape[1]) if units is None else np.asarray(units, np.intp)
+    tiles = w_h[:, units].T.reshape(len(units), SIDE, SIDE)
+    return colourise(tiles, scales[units][:, None, None]), scales[units]
+
+
+def unit_order(params, by="index", letter=None):
+    """Hidden unit numbers (H,) in display order.
+
+    by "index": 0..H-1; "norm": largest ||w_h[:, j]|| first; "letter": largest
+    outgoing weight w_o[j, letter] first (``letter`` an int 0..9 or "A".."J").
+    Ties keep index order.
+    """
+    h = params.w_h.shape[1]
+    if by == "index":
+        return np.arange(h)
+    if by == "norm":
+        return np.argsort(-np.linalg.norm(params.w_h, axis=0), kind="stable")
+    if by == "letter":
+        c = _class_index(letter)
+        return np.argsort(-params.w_o[:, c], kind="stable")
+    raise ValueError(f"by must be one of {list(ORDERINGS)}, got {by!r}")
+
+
+def _class_index(letter):
+    if isinstance(letter, str):
+        if letter not in LETTERS or len(letter) != 1:
+            raise ValueError(f"letter must be one of {LETTERS}, got {letter!r}")
+        return LETTERS.index(letter)
+    if letter is None or not 0 <= int(letter) < K_CLASSES:
+        raise ValueError(f"letter must be 0..{K_CLASSES - 1} or one of {LETTERS}, got {letter!r}")
+    return int(letter)
+
+
+def unit_activations(params, x, unit):
+    """Activation h_j = ReLU(x w_h[:, j] + b_h[j]) of one hidden unit for every row of x (N, 784) -> (N,)."""
+    z = np.asarray(x) @ params.w_h[:, unit] + params.b_h[0, unit]
+    return relu(z)
+
+
+def top_activating(params, x, unit, k=12):
+    """The k rows of x that make unit ``unit`` fire most: (rows (k,), activations (k,)), strongest first.
+
+    Rows where the unit is silent (activation 0) are left out, so fewer than k may come back.
+    """
+    a = unit_activations(params, x, unit)
+    k = min(k, len(a))
+    if k == 0:
+        return np.zeros(0, np.intp), np.zeros(0, a.dtype)
+    top = np.argpartition(-a, k - 1)[:k]
+    top = top[np.lexsort((top, -a[top]))]  # by activation, then by row
+    keep = a[top] > 0
+    return top[keep], a[top][keep]
+
+
+def hidden_activations(params, x_row):
+    """Hidden activations h (H,) for one input x_row (784,)."""
+    return forward(params, np.asarray(x_row, params.w_h.dtype).reshape(1, -1)).h[0]
+
+
+def top_hidden_units(params, x_row, k=8):
+    """The k hidden units that fire most for one input: (units (k,), activations (k,)), strongest first.
+
+    Silent units (h = 0) are left out.
+    """
+    h = hidden_activations(params, x_row)
+    order = np.argsort(-h, kind="stable")[: min(k, len(h))]
+    order = order[h[order] > 0]
+    return order, h[order]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A model on an evaluated set (N examples)."""
+
+    probs: np.ndarray  # (N, K)
+    predicted: np.ndarray  # (N,)
+    y_true: np.ndarray  # (N,)
+    cm: np.ndarray  # (K, K) counts, rows true
+    per_class: np.ndarray  # (K,) accuracy per true letter (nan if absent)
+    accuracy: float
+    mistakes: object  # mlp.metrics.Mistakes, most confident first
+
+
+def evaluate(params, x, y):
+    """Probabilities, predictions, confusion matrix, per-class accuracy and mistakes of a model on (x, y)."""
+    y = np.asarray(y)
+    probs = predict_proba(params, x)
+    pred = np.argmax(probs, axis=1) if len(y) else np.zeros(0, np.intp)
+    cm = confusion_matrix(y, pred)
+    return Evaluation(probs, pred, y, cm, per_class_accuracy(cm), accuracy(y, pred), misclassified(probs, y))
+
+
+def cell_members(probs, y_true, true, predicted):
+    """Rows of the evaluated set in confusion cell (true, predicted), most confident first: (rows, confidence).
+
+    Works for the diagonal (right answers) as well as for mistakes;
+    confidence is the probability of the predicted class.
+    """
+    probs = np.asarray(probs)
+    pred = np.argmax(probs, axis=1)
+    rows = np.flatnonzero((np.asarray(y_true) == true) & (pred == predicted))
+    conf = probs[rows, predicted]
+    order = np.argsort(-conf, kind="stable")
+    return rows[order], conf[order]
+
+
+def letter_images(x):
+    """Inputs (n, 784) scaled 0..1 -> (n, 28, 28) uint8 greyscale images."""
+    x = np.asarray(x, np.float64).reshape(-1, SIDE, SIDE)
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def upscale(img, factor):
+    """Enlarge an image (H, W) or (H, W, C) by an integer factor with nearest neighbour (crisp pixels)."""
+    img = np.asarray(img)
+    return np.repeat(np.repeat(img, factor, axis=0), factor, axis=1)
+
+
+def upscale_many(imgs, factor):
+    """Enlarge a stack of images (n, H, W[, C]) by an integer factor, nearest neighbour."""
+    imgs = np.asarray(imgs)
+    return np.repeat(np.repeat(imgs, factor, axis=1), factor, axis=2)
+
+
+def colour_bar(scale, width=480, height=60, low="negative", high="positive", decimals=2):
+    """A legend for the colour map as an RGB uint8 image (height, width, 3).
+
+    A gradient strip from -scale (left) through 0 (white, centre) to +scale
+    (right), outlined, with tick labels "-s", "0", "+s" and the words
+    ``low`` / ``high`` under its ends. ``scale`` None labels the ends
+    "-max|w|" / "+max|w|" (each image on its own scale).
+    """
+    from PIL import Image, ImageDraw
+
+    pad, strip_h = 12, max(14, height // 3)
+    strip_w = width - 2 * pad
+    values = np.linspace(-1.0, 1.0, strip_w)
+    img = np.full((height, width, 3), 255, np.uint8)
+    img[2 : 2 + strip_h, pad : pad + strip_w] = colourise(values, 1.0)[None, :, :]
+    pil = Image.fromarray(img)
+    draw = ImageDraw.Draw(pil)
+    draw.rectangle([pad - 1, 1, pad + strip_w, 2 + strip_h], outline=(90, 90, 90))
+    font = _font(max(11, int(height * 0.3)))
+    if scale is None:
+        left, right = "-max|w|", "+max|w|"
+    else:
+        left, right = f"-{scale:.{decimals}f}", f"+{scale:.{decimals}f}"
+    y = strip_h + 6
+    labels = ((pad, left, 0.0), (pad + strip_w // 4, low, 0.5), (width // 2, "0", 0.5),
+              (pad + 3 * strip_w // 4, high, 0.5), (pad + strip_w - 1, right, 1.0))
+    for i, (x, text, align) in enumerate(labels):
+        if i % 2 == 0:  # a tick under the numbers
+            draw.line([x, strip_h + 2, x, strip_h + 5], fill=(60, 60, 60))
+        draw.text((x - align * draw.textlength(text, font=font), y), text, fill=(30, 30, 30), font=font)
+    return np.asarray(pil)
+
+
+def _font(size):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the small bitmap font
+        return ImageFont.load_default()

@@ -1,0 +1,147 @@
+"""mlp.inspect_model: weight images, unit orderings, activations, evaluation, cell members."""
+
+import numpy as np
+import pytest
+
+from mlp import inspect_model as im
+from mlp.metrics import confusion_matrix
+from mlp.network import Params, forward, init_params
+
+
+@pytest.fixture
+def params():
+    p = init_params(784, 24, 10, seed=3, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    p.b_h[:] = rng.normal(0, 0.1, p.b_h.shape)
+    p.b_o[:] = rng.normal(0, 0.1, p.b_o.shape)
+    return p
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(1)
+    x = rng.random((300, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 300)
+    return x, y
+
+
+def test_lut_runs_blue_white_red():
+    lut = im.diverging_lut()
+    assert lut.shape == (im.LUT_SIZE, 3) and lut.dtype == np.uint8
+    assert tuple(lut[im.LUT_SIZE // 2]) == (255, 255, 255)
+    assert lut[0, 2] > lut[0, 0]  # negative end is blue
+    assert lut[-1, 0] > lut[-1, 2]  # positive end is red
+    # brightness falls monotonically away from the white centre on both sides
+    bright = lut.astype(int).sum(axis=1)
+    mid = im.LUT_SIZE // 2
+    assert np.all(np.diff(bright[: mid + 1]) >= 0) and np.all(np.diff(bright[mid:]) <= 0)
+
+
+def test_colourise_is_symmetric_around_white():
+    out = im.colourise(np.array([-2.0, -1.0, 0.0, 1.0, 2.0]), 1.0)
+    assert tuple(out[2]) == (255, 255, 255)
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[3], out[4])  # clipped beyond the scale
+    assert np.array_equal(out[1], im.diverging_lut()[0]) and np.array_equal(out[3], im.diverging_lut()[-1])
+    half = im.colourise(np.array([-0.5, 0.5]), 1.0)
+    assert not np.array_equal(half[0], half[1])
+    assert tuple(im.colourise(np.array([0.3]), 0.0)[0]) == (255, 255, 255)  # zero scale draws white
+
+
+def test_weight_images_orientation_and_scales():
+    w = np.zeros((784, 3), np.float32)
+    w[28 * 5 + 20, 0] = 2.0  # unit 0: one positive weight at row 5, column 20
+    w[28 * 27 + 0, 1] = -0.5  # unit 1: one negative weight at the bottom-left
+    w[:, 2] = np.linspace(-1, 1, 784)
+    tiles, scales = im.weight_images(w, "unit")
+    assert tiles.shape == (3, 28, 28, 3) and tiles.dtype == np.uint8
+    assert np.allclose(scales, [2.0, 0.5, 1.0])
+    lut = im.diverging_lut()
+    assert np.array_equal(tiles[0, 5, 20], lut[-1]) and tuple(tiles[0, 0, 0]) == (255, 255, 255)
+    assert np.array_equal(tiles[1, 27, 0], lut[0])
+    shared, s2 = im.weight_images(w, "shared")
+    assert np.all(s2 == s2[0]) and s2[0] == pytest.approx(np.percentile(np.abs(w), 99.5))
+    sub, s3 = im.weight_images(w, "unit", units=[2, 0])
+    assert np.array_equal(sub[1], tiles[0]) and np.allclose(s3, [1.0, 2.0])
+    with pytest.raises(ValueError):
+        im.weight_images(np.zeros((100, 2)))
+
+
+def test_unit_orderings(params):
+    h = params.w_h.shape[1]
+    assert np.array_equal(im.unit_order(params, "index"), np.arange(h))
+    by_norm = im.unit_order(params, "norm")
+    norms = np.linalg.norm(params.w_h, axis=0)[by_norm]
+    assert sorted(by_norm) == list(range(h)) and np.all(np.diff(norms) <= 0)
+    by_c = im.unit_order(params, "letter", "C")
+    assert np.array_equal(by_c, im.unit_order(params, "letter", 2))
+    assert np.all(np.diff(params.w_o[by_c, 2]) <= 0) and by_c[0] == np.argmax(params.w_o[:, 2])
+    with pytest.raises(ValueError):
+        im.unit_order(params, "letter", "K")
+    with pytest.raises(ValueError):
+        im.unit_order(params, "colour")
+
+
+def test_top_activating_matches_forward(params, data):
+    x, _ = data
+    h = forward(params, x).h
+    for unit in (0, 7, 23):
+        rows, acts = im.top_activating(params, x, unit, k=10)
+        assert np.allclose(acts, h[rows, unit], rtol=1e-5, atol=1e-6)
+        assert np.all(np.diff(acts) <= 0) and np.all(acts > 0)
+        assert acts[0] == pytest.approx(h[:, unit].max(), rel=1e-5)
+        assert len(rows) == min(10, int((h[:, unit] > 0).sum()))
+    silent = params.copy()
+    silent.b_h[0, 0] = -1e6  # unit 0 never fires
+    rows, acts = im.top_activating(silent, x, 0, k=5)
+    assert len(rows) == 0 and len(acts) == 0
+
+
+def test_top_hidden_units_for_one_input(params, data):
+    x, _ = data
+    h = forward(params, x[:1]).h[0]
+    assert np.allclose(im.hidden_activations(params, x[0]), h)
+    units, acts = im.top_hidden_units(params, x[0], k=5)
+    assert np.array_equal(units, np.argsort(-h, kind="stable")[:5][h[np.argsort(-h, kind="stable")[:5]] > 0])
+    assert np.allclose(acts, h[units])
+
+
+def test_evaluate_and_cells(params, data):
+    x, y = data
+    ev = im.evaluate(params, x, y)
+    assert ev.cm.sum() == len(y)
+    assert np.array_equal(ev.cm, confusion_matrix(y, np.argmax(forward(params, x).p, axis=1)))
+    assert ev.accuracy == pytest.approx(np.trace(ev.cm) / len(y))
+    assert np.all(ev.mistakes.true != ev.mistakes.predicted)
+    assert len(ev.mistakes) == len(y) - np.trace(ev.cm)
+    seen = []
+    for t in range(10):
+        for p in range(10):
+            rows, conf = im.cell_members(ev.probs, y, t, p)
+            assert len(rows) == ev.cm[t, p]
+            assert np.all(y[rows] == t) and np.all(ev.predicted[rows] == p)
+            assert np.all(np.diff(conf) <= 0)
+            seen.extend(rows.tolist())
+    assert sorted(seen) == list(range(len(y)))
+
+
+def test_letter_images_and_upscale():
+    x = np.zeros((2, 784), np.float32)
+    x[0, 29] = 1.0
+    x[1, 0] = 0.5
+    imgs = im.letter_images(x)
+    assert imgs.shape == (2, 28, 28) and imgs.dtype == np.uint8
+    assert imgs[0, 1, 1] == 255 and imgs[1, 0, 0] == 128
+    big = im.upscale(imgs[0], 4)
+    assert big.shape == (112, 112) and np.all(big[4:8, 4:8] == 255) and big[3, 4] == 0
+    many = im.upscale_many(np.stack([imgs[0], imgs[0]])[..., None].repeat(3, axis=3), 3)
+    assert many.shape == (2, 84, 84, 3)
+
+
+def test_colour_bar_has_the_map_and_labels():
+    bar = im.colour_bar(0.25, width=400, height=60)
+    assert bar.shape == (60, 400, 3) and bar.dtype == np.uint8
+    row = bar[8]
+    assert row[20, 2] > row[20, 0]  # blue on the left
+    assert row[380, 0] > row[380, 2]  # red on the right
+    assert np.all(row[200] >= 245)  # white in the middle
+    assert (bar[30:] < 100).any()  # dark label text under the strip

@@ -155,6 +155,30 @@ def top_activating(params, x, unit, k=12):
     return top[keep], a[top][keep]
 
 
+@dataclass(frozen=True)
+class UnitStats:
+    """One hidden unit j at a glance."""
+
+    unit: int
+    rows: np.ndarray  # rows of x that make it fire most, strongest first
+    activations: np.ndarray  # their activations
+    fraction_active: float  # share of the rows of x with h_j > 0
+    norm: float  # ||w_h[:, j]||
+    bias: float  # b_h[j]
+    outgoing: np.ndarray  # (K,) w_o[j, :], its vote for each letter
+
+
+def unit_stats(params, x, unit, k=12):
+    """Top-activating rows of x (N, 784), firing rate, weight norm, bias and outgoing weights of hidden unit ``unit``."""
+    unit = int(unit)
+    a = unit_activations(params, x, unit)
+    rows, acts = top_activating(params, x, unit, k)
+    return UnitStats(
+        unit, rows, acts, float(np.mean(a > 0)) if len(a) else float("nan"),
+        float(np.linalg.norm(params.w_h[:, unit])), float(params.b_h[0, unit]), np.array(params.w_o[unit], np.float64),
+    )
+
+
 def hidden_activations(params, x_row):
     """Hidden activations h (H,) for one input x_row (784,)."""
     return forward(params, np.asarray(x_row, params.w_h.dtype).reshape(1, -1)).h[0]
@@ -191,6 +215,19 @@ def evaluate(params, x, y):
     pred = np.argmax(probs, axis=1) if len(y) else np.zeros(0, np.intp)
     cm = confusion_matrix(y, pred)
     return Evaluation(probs, pred, y, cm, per_class_accuracy(cm), accuracy(y, pred), misclassified(probs, y))
+
+
+def most_confused(cm):
+    """(true, predicted) of the largest off-diagonal cell of a confusion matrix (the most common mistake)."""
+    cm = np.asarray(cm)
+    off = np.where(np.eye(len(cm), dtype=bool), -1, cm)
+    t, p = np.unravel_index(int(np.argmax(off)), cm.shape)
+    return int(t), int(p)
+
+
+def predict_one(params, x_row):
+    """The network's probabilities (K,) for one input row (784,)."""
+    return forward(params, np.asarray(x_row, params.w_h.dtype).reshape(1, -1)).p[0]
 
 
 def cell_members(probs, y_true, true, predicted):

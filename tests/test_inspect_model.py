@@ -96,6 +96,17 @@ def test_top_activating_matches_forward(params, data):
     assert len(rows) == 0 and len(acts) == 0
 
 
+def test_unit_stats(params, data):
+    x, _ = data
+    h = forward(params, x).h
+    st = im.unit_stats(params, x, 5, k=4)
+    assert st.unit == 5 and len(st.rows) == 4
+    assert st.fraction_active == pytest.approx(np.mean(h[:, 5] > 0))
+    assert st.norm == pytest.approx(np.linalg.norm(params.w_h[:, 5]))
+    assert st.bias == pytest.approx(params.b_h[0, 5]) and np.allclose(st.outgoing, params.w_o[5])
+    assert np.allclose(st.activations, h[st.rows, 5], rtol=1e-5, atol=1e-6)
+
+
 def test_top_hidden_units_for_one_input(params, data):
     x, _ = data
     h = forward(params, x[:1]).h[0]
@@ -122,6 +133,14 @@ def test_evaluate_and_cells(params, data):
             assert np.all(np.diff(conf) <= 0)
             seen.extend(rows.tolist())
     assert sorted(seen) == list(range(len(y)))
+
+
+def test_most_confused_and_predict_one(params, data):
+    cm = np.diag(np.full(10, 50))
+    cm[3, 7], cm[7, 3], cm[2, 1] = 9, 4, 8
+    assert im.most_confused(cm) == (3, 7)
+    x, _ = data
+    assert np.allclose(im.predict_one(params, x[4]), forward(params, x[4:5]).p[0])
 
 
 def test_letter_images_and_upscale():

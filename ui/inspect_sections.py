@@ -1,0 +1,193 @@
+"""The four sections of the inspection page: hidden units, mistakes, confusion matrix, your own letter.
+
+Widgets and pictures only; the numbers come from ``mlp.inspect_model`` and
+``mlp.your_letter`` (through the caches of ``ui.inspect_view``).
+Widget keys: ``wg_*`` weight grid, ``mg_*`` mistakes gallery, ``cm_*``
+confusion matrix, ``yl_*`` your letter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from mlp import inspect_model as im
+from mlp.core import LETTERS
+from mlp.data import DataError
+from mlp.your_letter import FORMATS, prepare_letter
+from ui import inspect_view as iv
+
+GRID_PAGE = 40  # hidden units per page of the weight grid
+GRID_ZOOM = 3  # 28 px -> 84 px tiles
+BIG_ZOOM = 10  # the selected unit: 280 px
+LETTER_ZOOM = 4  # letters in galleries: 112 px
+CELL_SHOWN = 24  # letters shown for a confusion-matrix cell
+ORDER_LABELS = {"index": "unit number", "norm": "weight norm", "letter": "vote for a letter"}
+SCALE_LABELS = {"unit": "each unit its own", "shared": "one for all units"}
+
+
+def gallery(x, rows, captions, zoom=LETTER_ZOOM):
+    """Letters of x (n, 784) at ``rows``, enlarged crisply (nearest neighbour), with captions."""
+    if len(rows) == 0:
+        return
+    imgs = im.upscale_many(im.letter_images(x[np.asarray(rows)]), zoom)
+    st.image(list(imgs), caption=list(captions), output_format="PNG")
+
+
+# ----- hidden units ------------------------------------------------------------------------------
+
+
+def _first_page():
+    st.session_state["wg_page"] = 1
+
+
+def _turn(delta, n_pages):
+    st.session_state["wg_page"] = min(max(int(st.session_state.get("wg_page", 1)) + delta, 1), n_pages)
+
+
+def units_section(model, split, data_key):
+    params, hidden = model.params, model.params.sizes[1]
+    st.markdown(f"Each square is one of the **{hidden}** hidden units: its 784 input weights drawn as a 28x28 picture. "
+                "**Red** pixels make the unit fire when there is ink there, **blue** pixels hold it back, "
+                "white ones do not matter.")
+    c1, c2, c3 = st.columns([2, 1, 2])
+    by = c1.radio("Order units by", list(im.ORDERINGS), horizontal=True, key="wg_order", on_change=_first_page,
+                  format_func=ORDER_LABELS.get)
+    letter = None
+    if by == "letter":
+        letter = LETTERS.index(c2.selectbox("Letter", list(LETTERS), key="wg_letter", on_change=_first_page))
+    mode = c3.radio("Colour scale", list(SCALE_LABELS), horizontal=True, key="wg_scale", format_func=SCALE_LABELS.get)
+    order = iv.unit_order(model.key, by, letter, params)
+    tiles, scales = iv.weight_tiles(model.key, mode, params)
+
+    n_pages = -(-hidden // GRID_PAGE)
+    st.session_state["wg_page"] = min(max(int(st.session_state.get("wg_page", 1)), 1), n_pages)
+    page_no = st.session_state["wg_page"]
+    p1, p2, p3, p4 = st.columns([1, 1, 1, 3], vertical_alignment="bottom")
+    p1.button("◀ Previous", on_click=_turn, args=(-1, n_pages), disabled=page_no <= 1, key="wg_prev", width="stretch")
+    p2.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key="wg_page")
+    p3.button("Next ▶", on_click=_turn, args=(1, n_pages), disabled=page_no >= n_pages, key="wg_next", width="stretch")
+    p4.image(im.colour_bar(None if mode == "unit" else float(scales[0])), output_format="PNG")
+
+    first = (page_no - 1) * GRID_PAGE
+    shown = order[first : first + GRID_PAGE]
+    st.image(list(im.upscale_many(tiles[shown], GRID_ZOOM)), caption=[f"#{u}" for u in shown], output_format="PNG")
+    st.caption(f"Units ranked {first + 1} to {first + len(shown)} of {hidden} by {im.ORDERINGS[by]}"
+               + (f" {LETTERS[letter]}" if letter is not None else "") + ".")
+
+    options = [int(u) for u in shown]
+    if st.session_state.get("wg_unit") not in options:
+        st.session_state["wg_unit"] = options[0]
+    unit = st.selectbox("Look closer at unit", options, key="wg_unit", format_func=lambda u: f"#{u}")
+    stats = iv.unit_stats(model.key, data_key, unit, 12, params, split.x_train)
+    d1, d2, d3 = st.columns([1.1, 1.2, 1.7])
+    with d1:
+        st.markdown(f"**Unit #{unit}: its input weights**")
+        st.image(im.upscale(tiles[unit], BIG_ZOOM), output_format="PNG")
+        st.image(im.colour_bar(float(scales[unit]), width=280, height=52, low="", high=""), output_format="PNG")
+        st.caption(f"‖w‖ = {stats.norm:.2f}, bias {stats.bias:+.3f}; it fires (h > 0) on "
+                   f"{stats.fraction_active:.0%} of the training letters.")
+    with d2:
+        st.markdown("**Its votes: outgoing weights to A..J**")
+        st.vega_lite_chart(iv.outgoing_spec(model.key, unit, stats.outgoing), width="stretch")
+    with d3:
+        st.markdown("**The training letters that make it fire most**")
+        if len(stats.rows):
+            gallery(split.x_train, stats.rows,
+                    [f"{LETTERS[split.y_train[r]]}  h={a:.2f}" for r, a in zip(stats.rows, stats.activations)], GRID_ZOOM)
+        else:
+            st.info("This unit never fires on the training letters (a dead unit).")
+
+
+# ----- mistakes ----------------------------------------------------------------------------------
+
+
+def mistakes_section(ev, x_eval, part_name):
+    any_letter = ["any", *LETTERS]
+    m1, m2, m3 = st.columns(3)
+    true_f = m1.selectbox("True letter", any_letter, key="mg_true")
+    pred_f = m2.selectbox("Predicted as", any_letter, key="mg_pred")
+    limit = m3.selectbox("Show at most", [24, 48, 96, 192], key="mg_limit")
+    mistakes = ev.mistakes.filter(true=None if true_f == "any" else LETTERS.index(true_f),
+                                  predicted=None if pred_f == "any" else LETTERS.index(pred_f))
+    st.markdown(f"**{len(mistakes):,} misclassified** {part_name} letters match, most confident mistakes first"
+                + (f"; showing the first {limit}." if len(mistakes) > limit else "."))
+    if len(mistakes) == 0:
+        st.info("No mistakes with these filters.")
+        return
+    top = slice(0, limit)
+    gallery(x_eval, mistakes.index[top],
+            [f"{LETTERS[t]} read as {LETTERS[p]} {c:.0%}"
+             for t, p, c in zip(mistakes.true[top], mistakes.predicted[top], mistakes.confidence[top])])
+
+
+# ----- confusion matrix --------------------------------------------------------------------------
+
+
+def confusion_section(ev, x_eval, part, part_name, model_key, data_key):
+    normalised = st.radio("Show", ["counts", "row-normalised"], horizontal=True, key="cm_mode") == "row-normalised"
+    if "cm_true" not in st.session_state:  # start on the most common confusion
+        t0, p0 = im.most_confused(ev.cm)
+        st.session_state["cm_true"], st.session_state["cm_pred"] = LETTERS[t0], LETTERS[p0]
+    h1, h2 = st.columns([3, 2])
+    with h1:
+        st.markdown(f"**Confusion matrix**, {part_name} set: rows are the true letter, columns the network's answer. "
+                    "**Click a cell** to see its letters below.")
+        event = st.vega_lite_chart(iv.confusion_spec(model_key, data_key, part, normalised, ev.cm),
+                                   on_select="rerun", key="cm_chart", selection_mode="cell")
+    with h2:
+        st.markdown("**Accuracy per letter**")
+        st.vega_lite_chart(iv.per_class_spec(model_key, data_key, part, ev.per_class), width="stretch")
+    picked = tuple((d.get("true"), d.get("predicted")) for d in (event.selection.get("cell") or [])
+                   if d.get("true") in LETTERS and d.get("predicted") in LETTERS)
+    if picked and picked != st.session_state.get("cm_seen"):  # a new click: move the cell pickers to it
+        st.session_state["cm_seen"] = picked
+        st.session_state["cm_true"], st.session_state["cm_pred"] = picked[0]
+    s1, s2, _ = st.columns([1, 1, 2])
+    t_sel = s1.selectbox("Cell: true letter", list(LETTERS), key="cm_true")
+    p_sel = s2.selectbox("predicted as", list(LETTERS), key="cm_pred")
+    t_i, p_i = LETTERS.index(t_sel), LETTERS.index(p_sel)
+    rows, conf = im.cell_members(ev.probs, ev.y_true, t_i, p_i)
+    kind = "read right" if t_i == p_i else "misread"
+    st.markdown(f"**{len(rows):,} letters {t_sel} {kind} as {p_sel}**"
+                + (f", showing the {CELL_SHOWN} most confident." if len(rows) > CELL_SHOWN else "."))
+    gallery(x_eval, rows[:CELL_SHOWN], [f"{t_sel}→{p_sel} {c:.0%}" for c in conf[:CELL_SHOWN]])
+
+
+# ----- your own letter ---------------------------------------------------------------------------
+
+
+def your_letter_section(model):
+    st.markdown("Draw or photograph a letter A..J, or render one in any font, and upload it (PNG or JPEG, any size, "
+                "dark on light or light on dark). It is turned into a 28x28 input the way notMNIST letters were made.")
+    upload = st.file_uploader("Your letter image", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"], key="yl_upload")
+    if upload is None:
+        return
+    try:
+        prepared = prepare_letter(upload.getvalue(), upload.name)
+    except DataError as exc:
+        st.error(f"That upload cannot be used: {exc}")
+        return
+    cols = st.columns(len(prepared.steps))
+    for col, step in zip(cols, prepared.steps):
+        with col:
+            image = im.upscale(step.image, LETTER_ZOOM) if step.image.shape[:2] == (28, 28) else step.image
+            st.image(image, caption=step.title, output_format="PNG")
+            if step.note:
+                st.caption(step.note)
+    probs = im.predict_one(model.params, prepared.x)
+    best = int(np.argmax(probs))
+    y1, y2 = st.columns(2)
+    with y1:
+        st.markdown(f"#### The network reads it as **{LETTERS[best]}** ({probs[best]:.0%})")
+        st.vega_lite_chart(iv.probability_spec(probs), width="stretch")
+    with y2:
+        st.markdown("#### The hidden units that fired most")
+        units, acts = im.top_hidden_units(model.params, prepared.x, k=8)
+        if len(units):
+            tiles, _ = iv.weight_tiles(model.key, "unit", model.params)
+            st.image(list(im.upscale_many(tiles[units], GRID_ZOOM)),
+                     caption=[f"#{u} h={a:.2f}" for u, a in zip(units, acts)], output_format="PNG")
+            st.caption("Their input weights (each on its own colour scale) and activation h for your letter.")
+        else:
+            st.info("No hidden unit fires for this input.")

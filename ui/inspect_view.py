@@ -1,0 +1,260 @@
+"""Streamlit glue for the inspection page: which model, cached per-model results, and the charts.
+
+The numbers come from ``mlp.inspect_model`` / ``mlp.your_letter``; this file
+only picks the model, caches results per (model, data set) and builds Altair
+charts.
+
+Caching: a model is known by a digest of its weights (cheap: a few MB of
+bytes hashed per run). Heavy per-model results (predictions over the
+evaluated set, the colour images of all hidden units) are kept with
+``st.cache_resource`` and shared read-only between sessions, so that two
+students looking at the shipped model share them; small ones (one unit's
+statistics) with ``st.cache_data``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mlp import inspect_model as im
+from mlp.core import LETTERS
+from mlp.data import DataError, read_only
+from mlp.model_io import load_model
+from mlp.pretrain import pretrained_path, trained_on
+from ui.session import current_model, set_current_model
+
+POSITIVE, NEGATIVE = im.DIVERGING_ANCHORS[-3], im.DIVERGING_ANCHORS[2]  # bar colours matching the weight images
+MODEL_UPLOAD_KEY = "inspect_model_upload"
+MODEL_CHOICE_KEY = "inspect_model_choice"
+LOADED_KEY = "inspect_loaded_digest"  # digest of the last model file accepted from the uploader
+AXIS = dict(labelFontSize=15, titleFontSize=15)
+
+
+@dataclass
+class ModelInUse:
+    params: object  # mlp.network.Params
+    key: str  # digest of the weights
+    origin: str  # "trained", "loaded" or "pretrained"
+    caption: str  # one line for the page: where it comes from and what it was trained on
+    data_key: str | None  # ui.data_source key of the data set it was trained on, if known
+
+
+def params_digest(params):
+    """A short stable key for a model's weights (BLAKE2b of the four arrays)."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in ("w_h", "b_h", "w_o", "b_o"):
+        a = np.ascontiguousarray(getattr(params, name))
+        h.update(f"{name}{a.shape}{a.dtype}".encode())
+        h.update(a.data)
+    return h.hexdigest()
+
+
+@st.cache_resource(show_spinner="Loading the shipped model…", max_entries=2)
+def pretrained_model(path: str, mtime: float):
+    """The shipped model, once per server; None if the file is missing."""
+    model = load_model(path, Path(path).name)
+    return model, trained_on(path), params_digest(model.params)
+
+
+def shipped_model():
+    """(Model, trained_on, digest) of data/pretrained.npz, or None if it is not there."""
+    path = pretrained_path()
+    if not path.exists():
+        return None
+    return pretrained_model(str(path), path.stat().st_mtime)
+
+
+def model_uploader():
+    """An uploader for a model .npz; an accepted file becomes the session's current model (origin "loaded")."""
+    uploaded = st.file_uploader("Load a model file (.npz saved by the training page or `python -m mlp`)",
+                                type=["npz"], key=MODEL_UPLOAD_KEY)
+    if uploaded is None:
+        return
+    data = uploaded.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    if st.session_state.get(LOADED_KEY) == digest:
+        return
+    try:
+        model = load_model(data, uploaded.name)
+    except DataError as exc:
+        st.error(f"The model file was refused: {exc}")
+        return
+    f, _, k = model.params.sizes
+    if (f, k) != (784, 10):
+        st.error(f"{uploaded.name}: a {f}-H-{k} network; this lab's networks are 784-H-10.")
+        return
+    set_current_model(model, None, "loaded")
+    st.session_state[LOADED_KEY] = digest
+    st.session_state[MODEL_CHOICE_KEY] = "session"
+
+
+def model_in_use(data_key):
+    """The model the page shows: the session's (trained or loaded) if there is one and it is chosen, else the shipped one."""
+    session = current_model()
+    shipped = shipped_model()
+    choice = "session" if session is not None else "shipped"
+    if session is not None and shipped is not None:
+        labels = {"session": f"This session's model ({session.origin})", "shipped": "The shipped pretrained model"}
+        choice = st.radio("Model", list(labels), format_func=labels.get, horizontal=True, key=MODEL_CHOICE_KEY)
+    if choice == "session":
+        params = session.model.params
+        hidden = params.sizes[1]
+        where = "trained in this session" if session.origin == "trained" else f"{session.origin} in this session"
+        caption = f"784-{hidden}-10 network {where}"
+        if session.data_key is not None and session.data_key != data_key:
+            caption += " (on another data set than the one in use: validation and test letters here may be ones it was trained on)"
+        return ModelInUse(params, params_digest(params), session.origin, caption, session.data_key)
+    if shipped is None:
+        return None
+    model, info, digest = shipped
+    hidden = model.params.sizes[1]
+    caption = f"the shipped pretrained 784-{hidden}-10 network"
+    if info:
+        caption += (f", trained on {info['data']} ({info['split'][0]:,} training letters, "
+                    f"{model.hyper.epochs} epochs; its validation accuracy there {info['valid_acc']:.1%})")
+    return ModelInUse(model.params, digest, "pretrained", caption, None)
+
+
+# ----- cached per-model computations -------------------------------------------------------------
+
+
+def _freeze(ev):
+    for name in ("probs", "predicted", "y_true", "cm", "per_class"):
+        read_only(getattr(ev, name))
+    for name in ("index", "true", "predicted", "confidence"):
+        read_only(getattr(ev.mistakes, name))
+    return ev
+
+
+@st.cache_resource(show_spinner="Running the network over the letters…", max_entries=16)
+def evaluation(model_key: str, data_key: str, part: str, _params, _x, _y):
+    """mlp.inspect_model.evaluate on one part of a data set, once per (model, data set, part) per server."""
+    return _freeze(im.evaluate(_params, _x, _y))
+
+
+@st.cache_resource(show_spinner="Drawing the hidden units…", max_entries=16)
+def weight_tiles(model_key: str, mode: str, _params):
+    """All hidden units' weight images (H, 28, 28, 3) uint8 and scales (H,), read-only, once per model and scale mode."""
+    tiles, scales = im.weight_images(_params.w_h, mode)
+    return read_only(tiles), read_only(scales)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def unit_stats(model_key: str, data_key: str, unit: int, k: int, _params, _x):
+    return im.unit_stats(_params, _x, unit, k)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def unit_order(model_key: str, by: str, letter: int | None, _params):
+    return im.unit_order(_params, by, letter)
+
+
+# ----- charts ------------------------------------------------------------------------------------
+
+
+def confusion_chart(cm, normalised, selected=None, size=440):
+    """Altair heatmap of a confusion matrix (rows true, columns predicted) with a click selection named "cell"."""
+    k = cm.shape[0]
+    rows = cm.sum(axis=1, keepdims=True)
+    frac = cm / np.maximum(rows, 1)
+    df = pd.DataFrame({
+        "true": np.repeat(list(LETTERS[:k]), k),
+        "predicted": np.tile(list(LETTERS[:k]), k),
+        "count": cm.ravel().astype(int),
+        "share": frac.ravel(),
+    })
+    df["label"] = [f"{v:.0%}" if v else "" for v in df["share"]] if normalised else [str(c) for c in df["count"]]
+    value = "share" if normalised else "count"
+    top = float(df[value].max()) or 1.0
+    df["dark"] = df[value] > 0.5 * top
+    cell = alt.selection_point(name="cell", fields=["true", "predicted"], on="click", clear=False)
+    letters = list(LETTERS[:k])
+    base = alt.Chart(df).encode(
+        x=alt.X("predicted:N", sort=letters, title="predicted letter", axis=alt.Axis(orient="top", labelAngle=0, **AXIS)),
+        y=alt.Y("true:N", sort=letters, title="true letter", axis=alt.Axis(**AXIS)),
+    )
+    legend_title = "share of the row" if normalised else "letters"
+    rect = base.mark_rect(stroke="#333333").encode(
+        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues", domain=[0, top]),
+                        legend=alt.Legend(title=legend_title, format=".0%" if normalised else "d",
+                                          labelFontSize=13, titleFontSize=13)),
+        strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),
+        tooltip=[alt.Tooltip("true:N", title="true"), alt.Tooltip("predicted:N", title="predicted as"),
+                 alt.Tooltip("count:Q", title="letters"), alt.Tooltip("share:Q", title="share of row", format=".1%")],
+    ).add_params(cell)
+    text = base.mark_text(fontSize=13 if normalised else 14).encode(
+        text="label:N",
+        color=alt.condition(alt.datum.dark, alt.value("white"), alt.value("#222222")),
+    )
+    return (rect + text).properties(width=size, height=size)
+
+
+def per_class_chart(per_class, height=440):
+    df = pd.DataFrame({"letter": list(LETTERS[: len(per_class)]), "accuracy": np.nan_to_num(per_class)})
+    bars = alt.Chart(df).mark_bar(color="#4393c3").encode(
+        y=alt.Y("letter:N", sort=list(LETTERS), title="true letter", axis=alt.Axis(**AXIS)),
+        x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), title="accuracy (share of the letter read right)",
+                axis=alt.Axis(format=".0%", **AXIS)),
+        tooltip=["letter", alt.Tooltip("accuracy:Q", format=".1%")],
+    )
+    text = bars.mark_text(align="right", dx=-4, color="white", fontSize=13).encode(text=alt.Text("accuracy:Q", format=".0%"))
+    return (bars + text).properties(height=height)
+
+
+def outgoing_chart(outgoing, height=260):
+    """Bar chart of one hidden unit's outgoing weights w_o[j, :] to A..J, red positive, blue negative."""
+    df = pd.DataFrame({"letter": list(LETTERS[: len(outgoing)]), "weight": outgoing})
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("letter:N", sort=list(LETTERS), title="to letter", axis=alt.Axis(labelAngle=0, **AXIS)),
+        y=alt.Y("weight:Q", title="outgoing weight", axis=alt.Axis(**AXIS)),
+        color=alt.condition(alt.datum.weight > 0, alt.value(POSITIVE), alt.value(NEGATIVE)),
+        tooltip=["letter", alt.Tooltip("weight:Q", format=".3f")],
+    ).properties(height=height)
+
+
+def probability_chart(probs, height=280):
+    """Bar chart of the network's probabilities for A..J, the predicted letter highlighted."""
+    best = int(np.argmax(probs))
+    df = pd.DataFrame({"letter": list(LETTERS[: len(probs)]), "probability": np.asarray(probs, float),
+                       "predicted": [i == best for i in range(len(probs))]})
+    bars = alt.Chart(df).mark_bar().encode(
+        x=alt.X("letter:N", sort=list(LETTERS), title="letter", axis=alt.Axis(labelAngle=0, **AXIS)),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability", axis=alt.Axis(format=".0%", **AXIS)),
+        color=alt.condition(alt.datum.predicted, alt.value(POSITIVE), alt.value("#9ecae1")),
+        tooltip=["letter", alt.Tooltip("probability:Q", format=".1%")],
+    )
+    text = bars.mark_text(dy=-8, fontSize=13).encode(text=alt.Text("probability:Q", format=".0%"))
+    return (bars + text).properties(height=height)
+
+
+# ----- chart specs, cached (building and validating an Altair chart costs tens of ms per run) ----
+
+
+def _spec(chart):
+    return chart.to_dict()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def confusion_spec(model_key: str, data_key: str, part: str, normalised: bool, _cm):
+    return _spec(confusion_chart(_cm, normalised))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def per_class_spec(model_key: str, data_key: str, part: str, _per_class):
+    return _spec(per_class_chart(_per_class))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def outgoing_spec(model_key: str, unit: int, _outgoing):
+    return _spec(outgoing_chart(_outgoing))
+
+
+def probability_spec(probs):
+    return _spec(probability_chart(probs))

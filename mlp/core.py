@@ -129,7 +129,7 @@ def backpropagation(prediction, target, z_h, w_o, x):
     delta_o = (prediction - target) / target.shape[0]
     dwo = relu(z_h).T @ delta_o
     dbo = np.sum(delta_o, axis=0, keepdims=True)
-    delta_h = (delta_o @ w_o.T) * relu_grad(z_h)
+    delta_h = (delta_o @ w_o.T) * (z_h > 0)  # 1[z_h > 0] = relu_grad(z_h), as a boolean mask
     dwh = x.T @ delta_h
     dbh = np.sum(delta_h, axis=0, keepdims=True)
     return dwo, dbo, dwh, dbh

@@ -1,0 +1,464 @@
+"""Training runs as a UI drives them: short chunks, pause/step/stop, run records, URL settings.
+
+Pure python + numpy (no Streamlit), so the training page stays thin and all of
+this is unit-tested:
+
+* ``LiveRun`` wraps a ``Trainer`` and advances it in time-boxed chunks
+  (``advance(budget_seconds)``), with the modes running / paused / stepping
+  (one epoch, then paused), stops by itself when the loss diverges, and
+  keeps the wall-clock time of the run without its pauses.
+* ``RunRecord`` is a finished, stopped, diverged or loaded run kept in the
+  history: settings, curves, final figures, weights.
+* ``hyper_to_query`` / ``hyper_from_query`` put the hyperparameters into a
+  URL query string and read them back, clamped to the page's ranges.
+* ``history_csv``, ``overlay_rows``, ``runs_table``: data for downloads,
+  charts and tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .metrics import accuracy
+from .network import Params, predict
+from .train import RECORD_KEYS, Hyper, divergence_reason
+
+# The page's ranges for each hyperparameter.
+HIDDEN_RANGE = (1, 2048)
+LR_RANGE = (1e-4, 1.0)
+MOMENTUM_RANGE = (0.0, 0.99)
+EPOCHS_RANGE = (1, 500)
+MIN_BATCH = 16
+SEED_RANGE = (0, 2**32 - 1)
+DTYPES = ("float32", "float64")
+
+# Learning rates on a log scale, 1e-4 .. 1: 1, 2, 3, 5, 7 (and 1.5) in each decade.
+LR_GRID = tuple(
+    float(f"{m * 10.0**e:.4g}") for e in range(-4, 0) for m in (1, 1.5, 2, 3, 5, 7)
+) + (1.0,)
+
+QUERY_KEYS = ("hidden", "lr", "momentum", "epochs", "batch", "seed", "dtype")
+
+MODES = ("running", "paused", "stepping")
+
+
+def snap_lr(lr):
+    """The grid learning rate nearest to ``lr`` on a log scale (clamped to 1e-4 .. 1)."""
+    lr = min(max(float(lr), LR_RANGE[0]), LR_RANGE[1])
+    return min(LR_GRID, key=lambda g: abs(math.log(g) - math.log(lr)))
+
+
+def clamp_batch(batch_size, n_train):
+    """A mini-batch size within MIN_BATCH .. n_train (None, full batch, stays None)."""
+    if batch_size is None:
+        return None
+    return int(min(max(int(batch_size), MIN_BATCH), max(n_train, MIN_BATCH)))
+
+
+# ---------------------------------------------------------------------------
+# URL query string
+
+
+def hyper_to_query(hyper):
+    """{name: text} of the hyperparameters, for a shareable URL."""
+    return {
+        "hidden": str(hyper.hidden),
+        "lr": f"{hyper.lr:g}",
+        "momentum": f"{hyper.momentum:g}",
+        "epochs": str(hyper.epochs),
+        "batch": "full" if hyper.batch_size is None else str(hyper.batch_size),
+        "seed": str(hyper.seed),
+        "dtype": hyper.dtype,
+    }
+
+
+def _first(value):
+    if isinstance(value, (list, tuple)):
+        return value[-1] if value else ""
+    return value
+
+
+def hyper_from_query(query, default, n_train=None):
+    """(Hyper, notes) from a query mapping {name: text}; missing names keep ``default``'s values.
+
+    Values are clamped to the page's ranges and the learning rate snapped to
+    ``LR_GRID``; every value that could not be used as given adds a note
+    (a sentence for the user). ``n_train`` bounds the batch size.
+    """
+    values, notes = {}, []
+
+    def number(name, kind):
+        text = str(_first(query[name])).strip()
+        try:
+            value = kind(float(text)) if kind is int else kind(text)
+        except ValueError:
+            notes.append(f"the link's {name}={text!r} is not a number; kept {getattr(default, _FIELD[name])}")
+            return None
+        if not math.isfinite(value):
+            notes.append(f"the link's {name}={text!r} is not a finite number; kept {getattr(default, _FIELD[name])}")
+            return None
+        return value
+
+    def clamped(name, value, lo, hi):
+        if value < lo or value > hi:
+            new = min(max(value, lo), hi)
+            notes.append(f"the link's {name}={value:g} is outside {lo:g} to {hi:g}; using {new:g}")
+            return new
+        return value
+
+    present = [k for k in QUERY_KEYS if k in query]
+    for name in present:
+        if name == "dtype":
+            text = str(_first(query[name])).strip()
+            if text in DTYPES:
+                values["dtype"] = text
+            else:
+                notes.append(f"the link's dtype={text!r} is not float32 or float64; kept {default.dtype}")
+        elif name == "batch":
+            text = str(_first(query[name])).strip().lower()
+            if text in ("full", "none", ""):
+                values["batch_size"] = None
+                continue
+            value = number(name, int)
+            if value is None:
+                continue
+            hi = n_train if n_train else max(value, MIN_BATCH)
+            values["batch_size"] = int(clamped(name, value, MIN_BATCH, hi))
+        elif name in ("hidden", "epochs", "seed"):
+            value = number(name, int)
+            if value is not None:
+                lo, hi = {"hidden": HIDDEN_RANGE, "epochs": EPOCHS_RANGE, "seed": SEED_RANGE}[name]
+                values[_FIELD[name]] = int(clamped(name, value, lo, hi))
+        elif name == "momentum":
+            value = number(name, float)
+            if value is not None:
+                values["momentum"] = round(float(clamped(name, value, *MOMENTUM_RANGE)), 2)
+        elif name == "lr":
+            value = number(name, float)
+            if value is not None:
+                value = clamped(name, value, *LR_RANGE)
+                snapped = snap_lr(value)
+                if not math.isclose(snapped, value, rel_tol=1e-9):
+                    notes.append(f"the link's lr={value:g} is not on the slider's scale; using the nearest, {snapped:g}")
+                values["lr"] = snapped
+    return replace(default, **values), notes
+
+
+_FIELD = {"hidden": "hidden", "lr": "lr", "momentum": "momentum", "epochs": "epochs", "batch": "batch_size",
+          "seed": "seed", "dtype": "dtype"}
+
+
+# ---------------------------------------------------------------------------
+# Runs
+
+
+def describe(hyper):
+    """A short label of the settings: 'H 256, lr 0.1, momentum 0.9, batch 128, float32'."""
+    batch = "full batch" if hyper.batch_size is None else f"batch {hyper.batch_size}"
+    return f"H {hyper.hidden}, lr {hyper.lr:g}, momentum {hyper.momentum:g}, {batch}, seed {hyper.seed}, {hyper.dtype}"
+
+
+def divergence_advice(hyper, reason):
+    """What the page says when a run diverged: why, and what to try."""
+    batch = "full batch" if hyper.batch_size is None else f"mini-batches of {hyper.batch_size}"
+    smaller = snap_lr(hyper.lr / 10) if hyper.lr / 10 >= LR_RANGE[0] else LR_RANGE[0]
+    tips = [f"a learning rate about ten times smaller (for example {smaller:g})"]
+    if hyper.momentum >= 0.5:
+        tips.append(f"less momentum (now {hyper.momentum:g})")
+    if hyper.batch_size is not None:
+        tips.append("a larger batch")
+    return (
+        f"Training stopped by itself: {reason}. The learning rate {hyper.lr:g} is too high for "
+        f"{batch}: the updates overshoot and the weights blow up. Try {', or '.join(tips)}."
+    )
+
+
+CHANCE_LOSS = math.log(10)  # cross-entropy of guessing among 10 letters
+
+
+def chance_level_note(history, window=3):
+    """A warning (sentence) when the last ``window`` epochs sit at chance level, else None.
+
+    With ReLU a too-high learning rate often does not blow the loss up but
+    kills the hidden units: loss stays at ln 10 = 2.30 and accuracy near 0.1.
+    ``divergence_reason`` does not stop such a run; the page warns instead.
+    """
+    if len(history) <= window:
+        return None
+    last = history[-window:]
+    if all(abs(r["train_loss"] - CHANCE_LOSS) < 0.05 and r["train_acc"] < 0.15 for r in last):
+        return (f"the network has been at chance level for {window} epochs (loss ≈ ln 10 = 2.30, accuracy ≈ 0.1). "
+                "A learning rate too high for this batch size can switch the hidden ReLU units off for good; "
+                "try a smaller learning rate or a larger batch")
+    return None
+
+
+@dataclass
+class RunRecord:
+    """A run kept in the session's history."""
+
+    run_id: int
+    hyper: Hyper
+    history: list
+    status: str  # "finished", "stopped", "diverged" or "loaded"
+    data_name: str
+    params: Params | None = None  # final weights
+    final: dict = field(default_factory=dict)  # train/valid loss and accuracy of the final weights
+    test_acc: float | None = None
+    train_seconds: float = 0.0  # time inside the trainer (sum of the epochs' seconds)
+    wall_seconds: float = 0.0  # from the Train click to the end, pauses left out
+    reason: str | None = None  # why a run diverged
+    name: str = ""  # a loaded model's file name
+
+    @property
+    def label(self):
+        what = f"from {self.name}" if self.status == "loaded" else describe(self.hyper)
+        return f"Run {self.run_id}: {what}"
+
+    @property
+    def short_label(self):
+        return f"Run {self.run_id} (lr {self.hyper.lr:g}, H {self.hyper.hidden})"
+
+    @property
+    def epochs_done(self):
+        return len(self.history)
+
+
+class LiveRun:
+    """A run in progress: a ``Trainer`` advanced in time-boxed chunks.
+
+    ``mode``: "running" (chunks until done), "paused" (``advance`` does
+    nothing), "stepping" (to the end of the current epoch, then paused).
+    ``finished`` is True once the trainer is done or the loss diverged
+    (``reason`` then says why). ``clock`` is injectable for tests.
+    """
+
+    GAP_LIMIT = 3.0  # seconds between two chunks beyond which the gap is not counted as run time
+
+    def __init__(self, trainer, run_id, data_name, split=None, mode="running", clock=time.perf_counter, data_key=None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        self.trainer, self.run_id, self.data_name, self.split = trainer, run_id, data_name, split
+        self.data_key = data_key
+        self.mode = mode
+        self.reason = None
+        self.stopped = False
+        self.clock = clock
+        self.wall_seconds = 0.0  # active time (not paused) up to the last advance
+        self._batch_seconds = None  # running estimate of one mini-batch update
+        self._active_since = clock() if mode != "paused" else None
+
+    @property
+    def hyper(self):
+        return self.trainer.hyper
+
+    @property
+    def history(self):
+        return self.trainer.history
+
+    @property
+    def finished(self):
+        return self.trainer.done or self.reason is not None or self.stopped
+
+    @property
+    def active(self):
+        """True while chunks should be run (running or stepping, not finished)."""
+        return self.mode in ("running", "stepping") and not self.finished
+
+    def _account(self, cap=None):
+        """Add the active time since the last call to ``wall_seconds`` (a gap over ``cap`` counts nothing).
+
+        The wall time so includes the page's work between chunks but not the
+        time a paused run waits, nor a long gap (the user was on another page).
+        """
+        now = self.clock()
+        if self._active_since is not None:
+            gap = now - self._active_since
+            if cap is None or gap <= cap:
+                self.wall_seconds += gap
+            self._active_since = now
+
+    def pause(self):
+        self._account()
+        self.mode, self._active_since = "paused", None
+
+    def resume(self):
+        if self.mode == "paused":
+            self._active_since = self.clock()
+        self.mode = "running"
+
+    def step(self):
+        """Run to the end of the current epoch (one more epoch if at a boundary), then pause."""
+        if self.mode == "paused":
+            self._active_since = self.clock()
+        self.mode = "stepping"
+
+    def stop(self):
+        self._account()
+        self.stopped, self._active_since = True, None
+
+    def _batches_for(self, seconds):
+        if self._batch_seconds is None:
+            return 1
+        return min(max(1, int(seconds / max(self._batch_seconds, 1e-6))), self.trainer.batches_per_epoch)
+
+    def advance(self, budget):
+        """Train for about ``budget`` seconds (at least one step); return the epoch records completed.
+
+        A step is a chunk of mini-batches or one full-batch epoch (which cannot
+        be split), so a run can overshoot the budget by up to one step.
+        """
+        new = []
+        if not self.active:
+            return new
+        self._account(cap=self.GAP_LIMIT)
+        start = self.clock()
+        while self.active:
+            remaining = budget - (self.clock() - start)
+            if new and remaining <= 0:
+                break
+            n = self._batches_for(max(remaining, 0) / 2) if self.hyper.batch_size is not None else None
+            position = self.trainer.position
+            t0 = self.clock()
+            record = self.trainer.step(max_batches=n)
+            spent = self.clock() - t0
+            done_batches = self._batches_done(position, record)
+            if done_batches:
+                per = spent / done_batches
+                self._batch_seconds = per if self._batch_seconds is None else 0.5 * (self._batch_seconds + per)
+            if record is not None:
+                new.append(record)
+                self.reason = divergence_reason(self.trainer.history)
+                if self.mode == "stepping":
+                    self.mode = "paused"
+            if self.clock() - start >= budget:
+                break
+        self._account()
+        if not self.active:
+            self._active_since = None
+        return new
+
+    def _batches_done(self, position_before, record):
+        t = self.trainer
+        position_after = t.n_train if record is not None else t.position
+        return -(-(position_after - position_before) // t.batch_size)
+
+    @property
+    def progress(self):
+        """Fraction of the planned epochs done, counting the part of the current epoch."""
+        t = self.trainer
+        return min(1.0, (t.epoch + t.position / t.n_train) / t.hyper.epochs)
+
+    def seconds_left(self):
+        """Estimated seconds to the last epoch from the wall time so far (None before the first epoch)."""
+        t = self.trainer
+        done = t.epoch + t.position / t.n_train
+        if done <= 0 or self.wall_seconds <= 0:
+            return None
+        return self.wall_seconds / done * (t.hyper.epochs - done)
+
+    def to_record(self):
+        """The RunRecord of this run as it stands (final weights evaluated; test accuracy if a split is known)."""
+        t = self.trainer
+        tl, ta, vl, va = t.evaluate()
+        params = t.params
+        test_acc = None
+        if self.split is not None and len(self.split.y_test):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                test_acc = accuracy(self.split.y_test, predict(params, self.split.x_test))
+        status = "diverged" if self.reason else ("finished" if t.done else "stopped")
+        return RunRecord(
+            run_id=self.run_id, hyper=self.hyper, history=[dict(r) for r in t.history], status=status,
+            data_name=self.data_name, params=params,
+            final={"train_loss": tl, "train_acc": ta, "valid_loss": vl, "valid_acc": va},
+            test_acc=test_acc, train_seconds=float(sum(r["seconds"] for r in t.history)),
+            wall_seconds=self.wall_seconds, reason=self.reason,
+        )
+
+
+def loaded_record(run_id, model, name, data_name, split=None):
+    """A RunRecord for a model file loaded back (its saved curves; test accuracy on ``split``)."""
+    test_acc = None
+    if split is not None and len(split.y_test) and model.params.sizes[0] == split.x_test.shape[1]:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            test_acc = accuracy(split.y_test, predict(model.params, split.x_test))
+    return RunRecord(
+        run_id=run_id, hyper=model.hyper, history=[dict(r) for r in model.history], status="loaded",
+        data_name=data_name, params=model.params, test_acc=test_acc,
+        train_seconds=float(sum(r["seconds"] for r in model.history)), name=name,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Data for downloads, charts and tables
+
+
+def history_csv(history):
+    """The per-epoch records as CSV text (header: RECORD_KEYS)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(RECORD_KEYS)
+    for r in history:
+        writer.writerow([r["epoch"], *(repr(float(r[k])) for k in RECORD_KEYS[1:])])
+    return buf.getvalue()
+
+
+CURVES = {  # record key -> (quantity, set)
+    "train_loss": ("Loss", "Training"),
+    "valid_loss": ("Loss", "Validation"),
+    "train_acc": ("Accuracy", "Training"),
+    "valid_acc": ("Accuracy", "Validation"),
+}
+
+
+def curve_rows(history):
+    """Long-form rows {epoch, quantity, set, value} of one run's curves (non-finite values left out)."""
+    rows = []
+    for r in history:
+        for key, (quantity, part) in CURVES.items():
+            v = float(r[key])
+            if math.isfinite(v):
+                rows.append({"epoch": int(r["epoch"]), "quantity": quantity, "set": part, "value": v})
+    return rows
+
+
+def overlay_rows(runs, key):
+    """Long-form rows {epoch, run, value} of one record key (e.g. 'valid_acc') for several runs."""
+    rows = []
+    for run in runs:
+        for r in run.history:
+            v = float(r[key])
+            if math.isfinite(v):
+                rows.append({"epoch": int(r["epoch"]), "run": run.short_label, "value": v})
+    return rows
+
+
+def runs_table(runs):
+    """One row per run: settings and final figures, for a table."""
+    rows = []
+    for run in runs:
+        h = run.hyper
+        last = run.history[-1] if run.history else {}
+        rows.append({
+            "run": run.run_id,
+            "status": run.status,
+            "hidden": h.hidden,
+            "lr": h.lr,
+            "momentum": h.momentum,
+            "batch": "full" if h.batch_size is None else str(h.batch_size),
+            "seed": h.seed,
+            "dtype": h.dtype,
+            "epochs": run.epochs_done,
+            "train acc": run.final.get("train_acc", last.get("train_acc")),
+            "valid acc": run.final.get("valid_acc", last.get("valid_acc")),
+            "test acc": run.test_acc,
+            "seconds": round(run.wall_seconds or run.train_seconds, 2),
+            "data": run.data_name,
+        })
+    return rows

@@ -1,0 +1,320 @@
+"""mlp.runs: chunked runs (pause, step, stop, divergence), run records, URL settings, CSV and chart rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from mlp.model_io import Model
+from mlp.runs import (
+    LR_GRID,
+    LiveRun,
+    RunRecord,
+    chance_level_note,
+    clamp_batch,
+    curve_rows,
+    divergence_advice,
+    history_csv,
+    hyper_from_query,
+    hyper_to_query,
+    loaded_record,
+    overlay_rows,
+    runs_table,
+    snap_lr,
+)
+from mlp.train import PRESETS, RECORD_KEYS, Hyper, Trainer
+
+
+def synthetic_split(n=300, seed=0):
+    """A learnable toy problem: 10 random binary 784-pixel patterns plus noise, scaled to [0, 1]."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    templates = (rng.random((10, 784)) < 0.5).astype(np.float32)
+    x = np.clip(templates[labels] * 0.8 + rng.random((n, 784)).astype(np.float32) * 0.25, 0, 1)
+    n_train, n_valid = n // 2, n // 4
+    return (x[:n_train], labels[:n_train], x[n_train:n_train + n_valid], labels[n_train:n_train + n_valid],
+            x[n_train + n_valid:], labels[n_train + n_valid:])
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class TickingClock(FakeClock):
+    """Advances by ``tick`` seconds every time it is read."""
+
+    def __init__(self, tick):
+        super().__init__()
+        self.tick = tick
+
+    def __call__(self):
+        self.now += self.tick
+        return self.now
+
+
+SMALL = Hyper(hidden=8, lr=0.05, momentum=0.9, epochs=4, batch_size=32, seed=3)
+
+
+def make_trainer(hyper=SMALL, data=None):
+    x_tr, y_tr, x_va, y_va, _, _ = data or synthetic_split()
+    return Trainer(x_tr, y_tr, x_va, y_va, hyper)
+
+
+# --- learning rates, batch sizes -------------------------------------------------
+
+
+def test_lr_grid_is_log_spaced_from_1e4_to_1():
+    assert LR_GRID[0] == 1e-4 and LR_GRID[-1] == 1.0
+    assert list(LR_GRID) == sorted(set(LR_GRID))
+    assert {0.1, 0.01, 0.001, 0.03, 0.5} <= set(LR_GRID)
+    ratios = np.diff(np.log10(LR_GRID))
+    assert ratios.max() < 0.25  # at most a factor 1.8 between neighbours
+
+
+@pytest.mark.parametrize("lr, expected", [(0.1, 0.1), (0.04, 0.05), (0.035, 0.03), (5.0, 1.0), (1e-6, 1e-4), (0.0011, 0.001)])
+def test_snap_lr(lr, expected):
+    assert snap_lr(lr) == pytest.approx(expected)
+
+
+def test_clamp_batch():
+    assert clamp_batch(None, 100) is None
+    assert clamp_batch(4, 100) == 16
+    assert clamp_batch(500, 100) == 100
+    assert clamp_batch(64, 100) == 64
+
+
+# --- URL settings ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hyper", [
+    PRESETS["assignment"], PRESETS["quick"],
+    Hyper(hidden=1, lr=1e-4, momentum=0.0, epochs=1, batch_size=16, seed=0, dtype="float64"),
+    Hyper(hidden=2048, lr=1.0, momentum=0.99, epochs=500, batch_size=None, seed=12345, dtype="float32"),
+])
+def test_query_round_trip(hyper):
+    query = hyper_to_query(hyper)
+    assert set(query) == {"hidden", "lr", "momentum", "epochs", "batch", "seed", "dtype"}
+    assert all(isinstance(v, str) for v in query.values())
+    back, notes = hyper_from_query(query, Hyper(hidden=5, lr=0.3, epochs=7), n_train=10000)
+    assert back == hyper and notes == []
+
+
+def test_query_missing_keys_keep_the_default():
+    default = PRESETS["quick"]
+    back, notes = hyper_from_query({"lr": "0.01"}, default, n_train=10000)
+    assert back == replace(default, lr=0.01) and notes == []
+    assert hyper_from_query({}, default) == (default, [])
+
+
+def test_query_bad_values_are_explained_and_ignored():
+    default = PRESETS["quick"]
+    query = {"hidden": "lots", "lr": "nan", "dtype": "float16", "batch": "x", "seed": "7"}
+    back, notes = hyper_from_query(query, default, n_train=10000)
+    assert back == replace(default, seed=7)
+    assert len(notes) == 4
+    text = " ".join(notes)
+    assert "hidden='lots' is not a number" in text and "float16" in text and "lr='nan'" in text
+
+
+def test_query_values_are_clamped_and_snapped():
+    default = PRESETS["quick"]
+    query = {"hidden": "5000", "lr": "0.04", "momentum": "1.5", "epochs": "0", "batch": "100000", "seed": "-3"}
+    back, notes = hyper_from_query(query, default, n_train=1000)
+    assert back.hidden == 2048 and back.lr == 0.05 and back.momentum == 0.99 and back.epochs == 1
+    assert back.batch_size == 1000 and back.seed == 0
+    assert len(notes) == 6
+    assert hyper_from_query({"batch": "4"}, default, n_train=1000)[0].batch_size == 16
+    assert hyper_from_query({"batch": "full"}, default)[0].batch_size is None
+    assert hyper_from_query({"hidden": ["3", "9"]}, default)[0].hidden == 9  # the last of repeated keys
+
+
+# --- LiveRun --------------------------------------------------------------------
+
+
+def collect(live, budget=0.01, limit=1000):
+    records = []
+    for _ in range(limit):
+        if not live.active:
+            break
+        records += live.advance(budget)
+    return records
+
+
+@pytest.mark.parametrize("batch_size", [32, 7, None])
+def test_chunked_run_gives_the_steppers_records(batch_size):
+    """Chunks of any size (here mostly one batch) give exactly the records of step_epoch."""
+    hyper = replace(SMALL, batch_size=batch_size)
+    reference = make_trainer(hyper)
+    expected = [reference.step_epoch() for _ in range(hyper.epochs)]
+    live = LiveRun(make_trainer(hyper), 1, "toy", clock=TickingClock(0.004))
+    records = collect(live, budget=0.01)
+    assert live.finished and live.reason is None
+    assert len(records) == hyper.epochs
+    for got, want in zip(records, expected):
+        assert got["epoch"] == want["epoch"]
+        for key in RECORD_KEYS[1:-1]:
+            assert got[key] == want[key], key
+    np.testing.assert_array_equal(live.trainer.params.w_h, reference.params.w_h)
+
+
+def test_advance_stops_at_the_time_budget():
+    live = LiveRun(make_trainer(replace(SMALL, batch_size=16, epochs=50)), 1, "toy", clock=TickingClock(0.01))
+    live.advance(0.1)
+    t = live.trainer
+    done = t.epoch * t.batches_per_epoch + t.position // t.batch_size
+    assert 1 <= done < t.batches_per_epoch * 50  # bounded work, not the whole run
+    assert not live.finished
+
+
+def test_pause_resume_step_stop():
+    live = LiveRun(make_trainer(replace(SMALL, epochs=10)), 1, "toy", clock=TickingClock(0.001))
+    live.advance(1e9)  # a huge budget still stops at the end of the run...
+    assert live.finished
+    live = LiveRun(make_trainer(replace(SMALL, epochs=10)), 2, "toy", clock=TickingClock(0.003))
+    while live.trainer.epoch < 2:
+        live.advance(0.01)
+    live.pause()
+    before = (live.trainer.epoch, live.trainer.position, live.trainer.params.w_o.copy())
+    assert live.advance(1.0) == [] and not live.active
+    assert (live.trainer.epoch, live.trainer.position) == before[:2]
+    np.testing.assert_array_equal(live.trainer.params.w_o, before[2])
+    live.step()
+    assert live.active and live.mode == "stepping"
+    records = collect(live)
+    assert len(records) == 1 and records[0]["epoch"] == before[0] + 1
+    assert live.mode == "paused" and live.trainer.position == 0
+    live.resume()
+    assert live.active
+    live.advance(0.005)
+    live.stop()
+    assert live.finished and not live.active
+    record = live.to_record()
+    assert record.status == "stopped" and record.epochs_done == live.trainer.epoch < 10
+
+
+def test_step_from_a_new_run_trains_one_epoch():
+    live = LiveRun(make_trainer(), 1, "toy", mode="stepping", clock=TickingClock(0.001))
+    records = collect(live)
+    assert [r["epoch"] for r in records] == [1] and live.mode == "paused"
+
+
+def test_wall_time_leaves_out_pauses_and_long_gaps():
+    clock = FakeClock()
+    live = LiveRun(make_trainer(replace(SMALL, epochs=100)), 1, "toy", clock=clock)
+    clock.now = 0.5  # click -> first chunk
+    live.advance(0.0)
+    clock.now = 1.0
+    live.pause()
+    assert live.wall_seconds == pytest.approx(1.0)
+    clock.now = 60.0  # paused for a minute
+    live.resume()
+    clock.now = 61.0
+    live.advance(0.0)
+    assert live.wall_seconds == pytest.approx(2.0)
+    clock.now = 100.0  # the user was on another page: the fragment did not run
+    live.advance(0.0)
+    assert live.wall_seconds == pytest.approx(2.0)
+    left = live.seconds_left()
+    done = live.trainer.epoch + live.trainer.position / live.trainer.n_train
+    assert left == pytest.approx(2.0 / done * (100 - done))
+
+
+def test_divergence_stops_the_run_and_explains():
+    hyper = Hyper(hidden=32, lr=1.0, momentum=0.99, epochs=30, batch_size=None, seed=1)
+    live = LiveRun(make_trainer(hyper), 1, "toy", clock=TickingClock(0.001))
+    collect(live)
+    assert live.finished and live.reason is not None
+    assert live.trainer.epoch < 30
+    record = live.to_record()
+    assert record.status == "diverged" and record.reason == live.reason
+    advice = divergence_advice(hyper, record.reason)
+    assert record.reason in advice and "learning rate 1 is too high for full batch" in advice
+    assert "0.1" in advice and "momentum" in advice
+
+
+def test_to_record_has_final_figures_and_test_accuracy():
+    x_tr, y_tr, x_va, y_va, x_te, y_te = synthetic_split()
+
+    class Split:
+        x_test, y_test = x_te, y_te
+
+    trainer = Trainer(x_tr, y_tr, x_va, y_va, replace(SMALL, lr=0.01))
+    live = LiveRun(trainer, 4, "toy", split=Split, clock=TickingClock(0.001))
+    collect(live)
+    record = live.to_record()
+    assert record.status == "finished" and record.run_id == 4 and record.data_name == "toy"
+    tl, ta, vl, va = trainer.evaluate()
+    assert record.final == {"train_loss": tl, "train_acc": ta, "valid_loss": vl, "valid_acc": va}
+    pred = np.argmax(np.maximum(x_te @ record.params.w_h + record.params.b_h, 0) @ record.params.w_o + record.params.b_o, 1)
+    assert record.test_acc == pytest.approx(np.mean(pred == y_te))
+    assert record.train_seconds == pytest.approx(sum(r["seconds"] for r in trainer.history))
+    assert record.history == trainer.history and record.history is not trainer.history
+
+
+def test_chance_level_note():
+    chance = {"train_loss": math.log(10) + 0.01, "train_acc": 0.1}
+    learning = {"train_loss": 0.8, "train_acc": 0.7}
+    assert chance_level_note([learning, chance, chance]) is None  # too few epochs
+    assert chance_level_note([learning, learning, chance, chance, chance]) is not None
+    assert chance_level_note([chance, chance, learning, chance]) is None
+
+
+# --- records, tables, CSV, chart rows -------------------------------------------
+
+
+def fake_history(n, offset=0.0):
+    return [dict(epoch=e, train_loss=1.0 / e + offset, train_acc=0.5 + e / 100, valid_loss=1.1 / e,
+                 valid_acc=0.4 + e / 100, seconds=0.25) for e in range(1, n + 1)]
+
+
+def test_history_csv_round_trips():
+    history = fake_history(3)
+    history[1]["valid_loss"] = float("nan")
+    rows = list(csv.DictReader(io.StringIO(history_csv(history))))
+    assert list(rows[0]) == list(RECORD_KEYS)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert float(rows[2]["train_loss"]) == history[2]["train_loss"]
+    assert math.isnan(float(rows[1]["valid_loss"]))
+    assert history_csv([]) == ",".join(RECORD_KEYS) + "\n"
+
+
+def test_curve_and_overlay_rows_skip_non_finite_values():
+    history = fake_history(2)
+    history[1]["train_loss"] = float("inf")
+    rows = curve_rows(history)
+    assert len(rows) == 7
+    assert {(r["quantity"], r["set"]) for r in rows} == {("Loss", "Training"), ("Loss", "Validation"),
+                                                         ("Accuracy", "Training"), ("Accuracy", "Validation")}
+    a = RunRecord(1, replace(SMALL, lr=0.1), fake_history(3), "finished", "toy")
+    b = RunRecord(2, replace(SMALL, lr=0.01), fake_history(2), "stopped", "toy")
+    rows = overlay_rows([a, b], "valid_acc")
+    assert [r["run"] for r in rows] == [a.short_label] * 3 + [b.short_label] * 2
+    assert a.short_label != b.short_label and "lr 0.1" in a.short_label
+
+
+def test_runs_table_and_loaded_record():
+    x_tr, y_tr, x_va, y_va, x_te, y_te = synthetic_split()
+    trainer = Trainer(x_tr, y_tr, x_va, y_va, SMALL)
+    trainer.step_epoch()
+
+    class Split:
+        x_test, y_test = x_te, y_te
+
+    model = Model(trainer.params, SMALL, trainer.history)
+    loaded = loaded_record(7, model, "m.npz", "toy", Split)
+    assert loaded.status == "loaded" and loaded.test_acc is not None and "m.npz" in loaded.label
+    run = RunRecord(1, PRESETS["assignment"], fake_history(2), "finished", "toy", final={"valid_acc": 0.9, "train_acc": 0.95},
+                    test_acc=0.91, wall_seconds=3.21)
+    rows = runs_table([run, loaded])
+    assert rows[0]["run"] == 1 and rows[0]["batch"] == "full" and rows[0]["valid acc"] == 0.9
+    assert rows[0]["test acc"] == 0.91 and rows[0]["seconds"] == 3.21 and rows[0]["epochs"] == 2
+    assert rows[1]["run"] == 7 and rows[1]["batch"] == "32" and rows[1]["valid acc"] == trainer.history[-1]["valid_acc"]

@@ -15,6 +15,8 @@ from mlp.data import EMBEDDED_FILE, data_dir, DataError, find_data_files, load_b
 
 UPLOAD_KEY = "upload"  # session_state: {"digest", "name"} of the session's uploaded data set
 CHOICE_KEY = "data_choice"  # session_state: the label of the chosen source
+WIDGET_KEY = "data_choice_select"
+SEEN_KEY = "upload_seen"  # session_state: {"file_id", "error"} of the last upload checked
 
 
 @st.cache_resource(show_spinner="Loading the data set…", max_entries=8)
@@ -47,16 +49,25 @@ def disk_sources():
 
 
 def accept_upload(uploaded):
-    """Check an uploaded file; on success make it the session's data set, else show why and keep the old one."""
+    """Check an uploaded file once; on success make it the session's data set.
+
+    On failure the reason is kept (shown while the file stays in the uploader)
+    and the session goes on with the data set it had.
+    """
+    st.session_state[SEEN_KEY] = {"file_id": uploaded.file_id, "error": None}
     data = uploaded.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     try:
         dataset_from_upload(digest, uploaded.name, data)
     except DataError as exc:
-        st.error(f"The upload was refused: {exc} The app keeps using the data set it had.")
+        st.session_state[SEEN_KEY]["error"] = f"The upload was refused: {exc} The app keeps using the data set it had."
         return
     st.session_state[UPLOAD_KEY] = {"digest": digest, "name": uploaded.name, "data": data}
     st.session_state[CHOICE_KEY] = upload_label(uploaded.name)
+
+
+def remember_choice():
+    st.session_state[CHOICE_KEY] = st.session_state[WIDGET_KEY]
 
 
 def upload_label(name):
@@ -93,15 +104,20 @@ def data_source_picker(container=None):
         if upload:
             labels.insert(0, upload_label(upload["name"]))
         if labels:
+            # The widget's own state is dropped on pages without the picker; CHOICE_KEY persists.
             current = st.session_state.get(CHOICE_KEY)
-            index = labels.index(current) if current in labels else 0
-            st.session_state[CHOICE_KEY] = st.selectbox("Use", labels, index=index, key="data_choice_select")
+            st.session_state[WIDGET_KEY] = current if current in labels else labels[0]
+            st.selectbox("Use", labels, key=WIDGET_KEY, on_change=remember_choice)
         uploaded = st.file_uploader(
             "Upload notMNIST (.npz or notMNIST_small .tar.gz)", type=["npz", "gz", "tgz", "tar"], key="data_upload"
         )
-        if uploaded is not None and (not upload or upload["name"] != uploaded.name or
-                                     upload["digest"] != hashlib.sha256(uploaded.getvalue()).hexdigest()):
+        seen = st.session_state.get(SEEN_KEY) or {}
+        if uploaded is not None and seen.get("file_id") != uploaded.file_id:
             accept_upload(uploaded)
+            if st.session_state[SEEN_KEY]["error"] is None:
+                st.rerun()  # redraw the chooser with the upload selected
+        if uploaded is not None and st.session_state[SEEN_KEY]["error"]:
+            st.error(st.session_state[SEEN_KEY]["error"])
         try:
             _, dataset = current_dataset()
         except DataError as exc:

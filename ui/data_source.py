@@ -85,7 +85,8 @@ def current_dataset():
         raise DataError(f"no data set found in {data_dir()}")
     label = choice if choice in sources else next(iter(sources))
     path = sources[label]
-    return str(path), dataset_from_path(str(path), path.stat().st_mtime)
+    mtime = path.stat().st_mtime
+    return f"{path}@{mtime}", dataset_from_path(str(path), mtime)
 
 
 def current_split():

@@ -262,6 +262,21 @@ def upscale_many(imgs, factor):
     return np.repeat(np.repeat(imgs, factor, axis=1), factor, axis=2)
 
 
+def framed(imgs, margin=4, line=1, line_colour=(150, 150, 150), background=(255, 255, 255)):
+    """Put each image of a stack (n, H, W) or (n, H, W, 3) uint8 in a thin frame with a margin around it,
+    so that images laid side by side stay apart: -> (n, H + 2(margin + line), W + 2(margin + line), 3) uint8."""
+    imgs = np.asarray(imgs, np.uint8)
+    if imgs.ndim == 3:
+        imgs = np.repeat(imgs[..., None], 3, axis=3)
+    n, h, w, _ = imgs.shape
+    b = margin + line
+    out = np.empty((n, h + 2 * b, w + 2 * b, 3), np.uint8)
+    out[:] = np.asarray(background, np.uint8)
+    out[:, margin : h + 2 * b - margin, margin : w + 2 * b - margin] = np.asarray(line_colour, np.uint8)
+    out[:, b : b + h, b : b + w] = imgs
+    return out
+
+
 def colour_bar(scale, width=480, height=60, low="negative", high="positive", decimals=2):
     """A legend for the colour map as an RGB uint8 image (height, width, 3).
 

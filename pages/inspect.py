@@ -10,7 +10,8 @@ from ui.data_source import current_split, data_source_picker
 
 PARTS = {"valid": "validation", "test": "test"}
 
-st.title("Inspection: what did it learn, where is it wrong?")
+st.title("What did it learn? Where is it wrong?")
+st.markdown(sections.PAGE_CSS, unsafe_allow_html=True)
 
 try:
     dataset = data_source_picker()

@@ -156,6 +156,16 @@ def test_letter_images_and_upscale():
     assert many.shape == (2, 84, 84, 3)
 
 
+def test_framed_keeps_the_image_inside_a_frame():
+    imgs = np.full((2, 3, 3), 7, np.uint8)
+    out = im.framed(imgs, margin=2, line=1)
+    assert out.shape == (2, 9, 9, 3)
+    assert np.all(out[:, 3:6, 3:6] == 7)
+    assert tuple(out[0, 0, 0]) == (255, 255, 255) and tuple(out[0, 2, 2]) == (150, 150, 150)
+    colour = im.framed(np.zeros((1, 4, 4, 3), np.uint8), margin=0, line=2)
+    assert colour.shape == (1, 8, 8, 3) and np.all(colour[0, 2:6, 2:6] == 0) and np.all(colour[0, 0] == 150)
+
+
 def test_colour_bar_has_the_map_and_labels():
     bar = im.colour_bar(0.25, width=400, height=60)
     assert bar.shape == (60, 400, 3) and bar.dtype == np.uint8

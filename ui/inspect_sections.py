@@ -17,21 +17,29 @@ from mlp.data import DataError
 from mlp.your_letter import FORMATS, prepare_letter
 from ui import inspect_view as iv
 
-GRID_PAGE = 40  # hidden units per page of the weight grid
+GRID_PAGE = 36  # hidden units per page of the weight grid (4 rows of 9 at 1280 px)
 GRID_ZOOM = 3  # 28 px -> 84 px tiles
 BIG_ZOOM = 10  # the selected unit: 280 px
 LETTER_ZOOM = 4  # letters in galleries: 112 px
 CELL_SHOWN = 24  # letters shown for a confusion-matrix cell
+# Captions under images legible on a projector; the page's own CSS, gone when another page is shown.
+PAGE_CSS = """<style>
+[data-testid="stImageCaption"] { font-size: 0.95rem; color: #31333f; }
+</style>"""
 ORDER_LABELS = {"index": "unit number", "norm": "weight norm", "letter": "vote for a letter"}
 SCALE_LABELS = {"unit": "each unit its own", "shared": "one for all units"}
 
 
+def tiles_row(imgs, captions, zoom):
+    """A wrapping row of small images (n, 28, 28[, 3]) enlarged crisply (nearest neighbour), framed, with captions."""
+    st.image(list(im.framed(im.upscale_many(imgs, zoom))), caption=list(captions), output_format="PNG")
+
+
 def gallery(x, rows, captions, zoom=LETTER_ZOOM):
-    """Letters of x (n, 784) at ``rows``, enlarged crisply (nearest neighbour), with captions."""
+    """Letters of x (n, 784) at ``rows``, enlarged crisply, with captions."""
     if len(rows) == 0:
         return
-    imgs = im.upscale_many(im.letter_images(x[np.asarray(rows)]), zoom)
-    st.image(list(imgs), caption=list(captions), output_format="PNG")
+    tiles_row(im.letter_images(x[np.asarray(rows)]), captions, zoom)
 
 
 # ----- hidden units ------------------------------------------------------------------------------
@@ -50,7 +58,7 @@ def units_section(model, split, data_key):
     st.markdown(f"Each square is one of the **{hidden}** hidden units: its 784 input weights drawn as a 28x28 picture. "
                 "**Red** pixels make the unit fire when there is ink there, **blue** pixels hold it back, "
                 "white ones do not matter.")
-    c1, c2, c3 = st.columns([2, 1, 2])
+    c1, c2, c3 = st.columns([3, 1, 2])
     by = c1.radio("Order units by", list(im.ORDERINGS), horizontal=True, key="wg_order", on_change=_first_page,
                   format_func=ORDER_LABELS.get)
     letter = None
@@ -71,7 +79,7 @@ def units_section(model, split, data_key):
 
     first = (page_no - 1) * GRID_PAGE
     shown = order[first : first + GRID_PAGE]
-    st.image(list(im.upscale_many(tiles[shown], GRID_ZOOM)), caption=[f"#{u}" for u in shown], output_format="PNG")
+    tiles_row(tiles[shown], [f"#{u}" for u in shown], GRID_ZOOM)
     st.caption(f"Units ranked {first + 1} to {first + len(shown)} of {hidden} by {im.ORDERINGS[by]}"
                + (f" {LETTERS[letter]}" if letter is not None else "") + ".")
 
@@ -133,12 +141,14 @@ def confusion_section(ev, x_eval, part, part_name, model_key, data_key):
     with h1:
         st.markdown(f"**Confusion matrix**, {part_name} set: rows are the true letter, columns the network's answer. "
                     "**Click a cell** to see its letters below.")
-        event = st.vega_lite_chart(iv.confusion_spec(model_key, data_key, part, normalised, ev.cm),
+        chosen = (LETTERS.index(st.session_state["cm_true"]), LETTERS.index(st.session_state["cm_pred"]))
+        event = st.vega_lite_chart(iv.confusion_spec(model_key, data_key, part, normalised, chosen, ev.cm),
                                    on_select="rerun", key="cm_chart", selection_mode="cell")
     with h2:
         st.markdown("**Accuracy per letter**")
         st.vega_lite_chart(iv.per_class_spec(model_key, data_key, part, ev.per_class), width="stretch")
-    picked = tuple((d.get("true"), d.get("predicted")) for d in (event.selection.get("cell") or [])
+    selection = (event or {}).get("selection") or {}  # a VegaLiteState (a dict) with the clicked cell, if any
+    picked = tuple((d.get("true"), d.get("predicted")) for d in (selection.get("cell") or [])
                    if d.get("true") in LETTERS and d.get("predicted") in LETTERS)
     if picked and picked != st.session_state.get("cm_seen"):  # a new click: move the cell pickers to it
         st.session_state["cm_seen"] = picked
@@ -186,8 +196,7 @@ def your_letter_section(model):
         units, acts = im.top_hidden_units(model.params, prepared.x, k=8)
         if len(units):
             tiles, _ = iv.weight_tiles(model.key, "unit", model.params)
-            st.image(list(im.upscale_many(tiles[units], GRID_ZOOM)),
-                     caption=[f"#{u} h={a:.2f}" for u, a in zip(units, acts)], output_format="PNG")
+            tiles_row(tiles[units], [f"#{u} h={a:.2f}" for u, a in zip(units, acts)], GRID_ZOOM)
             st.caption("Their input weights (each on its own colour scale) and activation h for your letter.")
         else:
             st.info("No hidden unit fires for this input.")

@@ -159,33 +159,41 @@ def unit_order(model_key: str, by: str, letter: int | None, _params):
 # ----- charts ------------------------------------------------------------------------------------
 
 
-def confusion_chart(cm, normalised, selected=None, size=440):
-    """Altair heatmap of a confusion matrix (rows true, columns predicted) with a click selection named "cell"."""
+def confusion_chart(cm, normalised, chosen=None, size=440):
+    """Altair heatmap of a confusion matrix (rows true, columns predicted) with a click selection named "cell".
+
+    Colours follow a log-like (symlog) scale so that the few letters off the diagonal show next to the
+    hundreds on it; ``chosen`` = (true, predicted) gets a thick outline.
+    """
     k = cm.shape[0]
     rows = cm.sum(axis=1, keepdims=True)
     frac = cm / np.maximum(rows, 1)
+    letters = list(LETTERS[:k])
     df = pd.DataFrame({
-        "true": np.repeat(list(LETTERS[:k]), k),
-        "predicted": np.tile(list(LETTERS[:k]), k),
+        "true": np.repeat(letters, k),
+        "predicted": np.tile(letters, k),
         "count": cm.ravel().astype(int),
         "share": frac.ravel(),
     })
     df["label"] = [f"{v:.0%}" if v else "" for v in df["share"]] if normalised else [str(c) for c in df["count"]]
     value = "share" if normalised else "count"
     top = float(df[value].max()) or 1.0
-    df["dark"] = df[value] > 0.5 * top
+    constant = 0.01 if normalised else 1.0
+    shade = np.log1p(df[value] / constant) / np.log1p(top / constant)
+    df["dark"] = shade > 0.6
+    df["chosen"] = [(t, p) == chosen for t in range(k) for p in range(k)]
     cell = alt.selection_point(name="cell", fields=["true", "predicted"], on="click", clear=False)
-    letters = list(LETTERS[:k])
     base = alt.Chart(df).encode(
         x=alt.X("predicted:N", sort=letters, title="predicted letter", axis=alt.Axis(orient="top", labelAngle=0, **AXIS)),
         y=alt.Y("true:N", sort=letters, title="true letter", axis=alt.Axis(**AXIS)),
     )
-    legend_title = "share of the row" if normalised else "letters"
-    rect = base.mark_rect(stroke="#333333").encode(
-        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues", domain=[0, top]),
-                        legend=alt.Legend(title=legend_title, format=".0%" if normalised else "d",
+    rect = base.mark_rect(stroke="#e6550d", cursor="pointer").encode(
+        color=alt.Color(f"{value}:Q", scale=alt.Scale(type="symlog", constant=constant, scheme="blues", domain=[0, top]),
+                        legend=alt.Legend(title="share of row" if normalised else "letters", format=".0%" if normalised else "d",
+                                          values=[v for v in ((0, 0.01, 0.1, 1) if normalised else (0, 1, 10, 100, 1000, 10000))
+                                                  if v <= top],
                                           labelFontSize=13, titleFontSize=13)),
-        strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),
+        strokeWidth=alt.condition(alt.datum.chosen, alt.value(4), alt.value(0)),
         tooltip=[alt.Tooltip("true:N", title="true"), alt.Tooltip("predicted:N", title="predicted as"),
                  alt.Tooltip("count:Q", title="letters"), alt.Tooltip("share:Q", title="share of row", format=".1%")],
     ).add_params(cell)
@@ -201,7 +209,7 @@ def per_class_chart(per_class, height=440):
     bars = alt.Chart(df).mark_bar(color="#4393c3").encode(
         y=alt.Y("letter:N", sort=list(LETTERS), title="true letter", axis=alt.Axis(**AXIS)),
         x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), title="accuracy (share of the letter read right)",
-                axis=alt.Axis(format=".0%", **AXIS)),
+                axis=alt.Axis(format=".0%", values=[0, 0.25, 0.5, 0.75, 1], **AXIS)),
         tooltip=["letter", alt.Tooltip("accuracy:Q", format=".1%")],
     )
     text = bars.mark_text(align="right", dx=-4, color="white", fontSize=13).encode(text=alt.Text("accuracy:Q", format=".0%"))
@@ -242,8 +250,8 @@ def _spec(chart):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def confusion_spec(model_key: str, data_key: str, part: str, normalised: bool, _cm):
-    return _spec(confusion_chart(_cm, normalised))
+def confusion_spec(model_key: str, data_key: str, part: str, normalised: bool, chosen: tuple, _cm):
+    return _spec(confusion_chart(_cm, normalised, chosen))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

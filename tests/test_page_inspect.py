@@ -172,7 +172,7 @@ def test_selecting_a_cell_shows_its_letters(expected):
     cm = expected["cm"]
     # a click on the heatmap arrives as the chart's selection state
     t, p = 1, 3
-    at.session_state["cm_chart"] = {"selection": {"cell": [{"true": LETTERS[t], "predicted": LETTERS[p]}]}}
+    at.session_state["cm_chart_0"] = {"selection": {"cell": [{"true": LETTERS[t], "predicted": LETTERS[p]}]}}
     at.run()
     assert not at.exception
     assert (at.selectbox(key="cm_true").value, at.selectbox(key="cm_pred").value) == (LETTERS[t], LETTERS[p])

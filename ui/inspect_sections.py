@@ -132,6 +132,11 @@ def mistakes_section(ev, x_eval, part_name):
 # ----- confusion matrix --------------------------------------------------------------------------
 
 
+def _new_chart():
+    """The cell pickers moved: give the heatmap a new key, so the browser drops its last click and outlines their cell."""
+    st.session_state["cm_epoch"] = st.session_state.get("cm_epoch", 0) + 1
+
+
 def confusion_section(ev, x_eval, part, part_name, model_key, data_key):
     normalised = st.radio("Show", ["counts", "row-normalised"], horizontal=True, key="cm_mode") == "row-normalised"
     if "cm_true" not in st.session_state:  # start on the most common confusion
@@ -143,7 +148,8 @@ def confusion_section(ev, x_eval, part, part_name, model_key, data_key):
                     "**Click a cell** to see its letters below.")
         chosen = (LETTERS.index(st.session_state["cm_true"]), LETTERS.index(st.session_state["cm_pred"]))
         event = st.vega_lite_chart(iv.confusion_spec(model_key, data_key, part, normalised, chosen, ev.cm),
-                                   on_select="rerun", key="cm_chart", selection_mode="cell")
+                                   on_select="rerun", key=f"cm_chart_{st.session_state.get('cm_epoch', 0)}",
+                                   selection_mode="cell", width="stretch")
     with h2:
         st.markdown("**Accuracy per letter**")
         st.vega_lite_chart(iv.per_class_spec(model_key, data_key, part, ev.per_class), width="stretch")
@@ -151,11 +157,11 @@ def confusion_section(ev, x_eval, part, part_name, model_key, data_key):
     picked = tuple((d.get("true"), d.get("predicted")) for d in (selection.get("cell") or [])
                    if d.get("true") in LETTERS and d.get("predicted") in LETTERS)
     if picked and picked != st.session_state.get("cm_seen"):  # a new click: move the cell pickers to it
-        st.session_state["cm_seen"] = picked
         st.session_state["cm_true"], st.session_state["cm_pred"] = picked[0]
+    st.session_state["cm_seen"] = picked or None  # cleared with the chart's selection, so a cell can be clicked again
     s1, s2, _ = st.columns([1, 1, 2])
-    t_sel = s1.selectbox("Cell: true letter", list(LETTERS), key="cm_true")
-    p_sel = s2.selectbox("predicted as", list(LETTERS), key="cm_pred")
+    t_sel = s1.selectbox("Cell: true letter", list(LETTERS), key="cm_true", on_change=_new_chart)
+    p_sel = s2.selectbox("predicted as", list(LETTERS), key="cm_pred", on_change=_new_chart)
     t_i, p_i = LETTERS.index(t_sel), LETTERS.index(p_sel)
     rows, conf = im.cell_members(ev.probs, ev.y_true, t_i, p_i)
     kind = "read right" if t_i == p_i else "misread"

@@ -159,7 +159,7 @@ def unit_order(model_key: str, by: str, letter: int | None, _params):
 # ----- charts ------------------------------------------------------------------------------------
 
 
-def confusion_chart(cm, normalised, chosen=None, size=440):
+def confusion_chart(cm, normalised, chosen=None, height=440):
     """Altair heatmap of a confusion matrix (rows true, columns predicted) with a click selection named "cell".
 
     Colours follow a log-like (symlog) scale so that the few letters off the diagonal show next to the
@@ -189,11 +189,10 @@ def confusion_chart(cm, normalised, chosen=None, size=440):
     )
     rect = base.mark_rect(stroke="#e6550d", cursor="pointer").encode(
         color=alt.Color(f"{value}:Q", scale=alt.Scale(type="symlog", constant=constant, scheme="blues", domain=[0, top]),
-                        legend=alt.Legend(title="share of row" if normalised else "letters", format=".0%" if normalised else "d",
-                                          values=[v for v in ((0, 0.01, 0.1, 1) if normalised else (0, 1, 10, 100, 1000, 10000))
-                                                  if v <= top],
-                                          labelFontSize=13, titleFontSize=13)),
-        strokeWidth=alt.condition(alt.datum.chosen, alt.value(4), alt.value(0)),
+                        legend=None),  # every cell carries its number
+        # The outline's test names the cell in the spec itself (not only in the data): the browser redraws a
+        # chart with a selection when its spec changes, not when only its data does.
+        strokeWidth=alt.condition(_cell_test(chosen, letters), alt.value(4), alt.value(0)),
         tooltip=[alt.Tooltip("true:N", title="true"), alt.Tooltip("predicted:N", title="predicted as"),
                  alt.Tooltip("count:Q", title="letters"), alt.Tooltip("share:Q", title="share of row", format=".1%")],
     ).add_params(cell)
@@ -201,7 +200,13 @@ def confusion_chart(cm, normalised, chosen=None, size=440):
         text="label:N",
         color=alt.condition(alt.datum.dark, alt.value("white"), alt.value("#222222")),
     )
-    return (rect + text).properties(width=size, height=size)
+    return (rect + text).properties(width="container", height=height)
+
+
+def _cell_test(chosen, letters):
+    """Vega expression: the clicked cell while the chart holds a click, else the chosen cell (from the pickers)."""
+    picked = "false" if chosen is None else f"(datum.true === '{letters[chosen[0]]}' && datum.predicted === '{letters[chosen[1]]}')"
+    return f"length(data('cell_store')) ? vlSelectionTest('cell_store', datum) : {picked}"
 
 
 def per_class_chart(per_class, height=440):

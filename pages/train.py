@@ -1,0 +1,42 @@
+"""Training: pick hyperparameters, train in the browser, watch the curves, pause, compare runs."""
+
+import streamlit as st
+
+from mlp.data import DataError
+from ui import training as tr
+from ui.data_source import current_split, data_source_picker
+
+st.title("Train the network")
+st.caption("A 784-H-10 ReLU + softmax network trained by gradient descent with momentum, "
+           "in short chunks so every button answers within a second.")
+
+try:
+    dataset = data_source_picker()
+    data_key, dataset, split = current_split() if dataset is not None else (None, None, None)
+except DataError as exc:
+    st.error(str(exc))
+    split = None
+
+if split is None:
+    st.stop()
+
+n_train = len(split.y_train)
+tr.init_settings(n_train)
+live = st.session_state.get(tr.LIVE)
+busy = live is not None
+
+if busy:  # the run keeps its settings: the widgets step aside so the curves fit on the screen
+    hyper = st.session_state[tr.SETTINGS]
+else:
+    tr.show_url_notes()
+    tr.preset_buttons(n_train)
+    hyper = tr.settings_widgets(n_train)
+    st.caption(f"Data: **{dataset.name}**, {n_train:,} training, {len(split.y_valid):,} validation and "
+               f"{len(split.y_test):,} test images.")
+tr.sync_url(hyper)
+tr.controls(data_key, dataset.name, split)
+tr.show_notice()
+tr.live_panel()
+tr.last_run_panel()
+tr.history_panel()
+tr.load_panel(data_key, dataset.name, split)

@@ -6,6 +6,7 @@ st.set_page_config(page_title="MLP lab: notMNIST from scratch", page_icon=":mate
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Training", icon=":material/model_training:"),
 ]
 
 st.navigation(PAGES).run()

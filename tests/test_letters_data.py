@@ -22,8 +22,9 @@ ALLOWED = {
     "OFL-1.1", "OFL-1.0", "Apache-2.0", "MIT", "BSD", "X11", "ISC", "public-domain", "CC0-1.0",
     "CC-BY", "CC-BY-SA", "Bitstream-Vera", "Arev", "GUST-Font-License", "LPPL", "GPL", "GPL-2",
     "GPL-2+", "GPL-3", "GPL-3+", "GPL-2+-with-font-exception", "GPL-3+-with-font-exception",
-    "GPL-with-font-exception", "AGPL-3-with-font-exception", "LGPL", "GFL", "Knuth", "Artistic",
-    "UFL-1.0", "aenigma-permission", "other-free", "permissive",
+    "GPL-with-font-exception", "AGPL-3-with-font-exception", "AGPL-3+", "LGPL", "Knuth", "Artistic",
+    "UFL-1.0", "GFSL", "ParaType-Free-Font-License", "Unlicense", "aenigma-permission", "other-free",
+    "permissive",
 }
 
 

@@ -19,12 +19,14 @@ from ui import inspect_view as iv
 
 GRID_PAGE = 36  # hidden units per page of the weight grid (4 rows of 9 at 1280 px)
 GRID_ZOOM = 3  # 28 px -> 84 px tiles
-BIG_ZOOM = 10  # the selected unit: 280 px
+BIG_ZOOM = 7  # the selected unit: 196 px
 LETTER_ZOOM = 4  # letters in galleries: 112 px
 CELL_SHOWN = 24  # letters shown for a confusion-matrix cell
 # Captions under images legible on a projector; the page's own CSS, gone when another page is shown.
+# Images the browser has to shrink on a narrow screen stay crisp (nearest neighbour) too.
 PAGE_CSS = """<style>
 [data-testid="stImageCaption"] { font-size: 0.95rem; color: #31333f; }
+[data-testid="stImage"] img { image-rendering: pixelated; }
 </style>"""
 ORDER_LABELS = {"index": "unit number", "norm": "weight norm", "letter": "vote for a letter"}
 SCALE_LABELS = {"unit": "each unit its own", "shared": "one for all units"}
@@ -92,7 +94,7 @@ def units_section(model, split, data_key):
     with d1:
         st.markdown(f"**Unit #{unit}: its input weights**")
         st.image(im.upscale(tiles[unit], BIG_ZOOM), output_format="PNG")
-        st.image(im.colour_bar(float(scales[unit]), width=280, height=52, low="", high=""), output_format="PNG")
+        st.image(im.colour_bar(float(scales[unit]), width=28 * BIG_ZOOM, height=52, low="", high=""), output_format="PNG")
         st.caption(f"‖w‖ = {stats.norm:.2f}, bias {stats.bias:+.3f}; it fires (h > 0) on "
                    f"{stats.fraction_active:.0%} of the training letters.")
     with d2:
@@ -184,11 +186,10 @@ def your_letter_section(model):
     except DataError as exc:
         st.error(f"That upload cannot be used: {exc}")
         return
-    cols = st.columns(len(prepared.steps))
-    for col, step in zip(cols, prepared.steps):
-        with col:
+    for col, step in zip(st.columns(len(prepared.steps)), prepared.steps):
+        with col:  # each step fills its column (crisp: see PAGE_CSS), its note under it
             image = im.upscale(step.image, LETTER_ZOOM) if step.image.shape[:2] == (28, 28) else step.image
-            st.image(image, caption=step.title, output_format="PNG")
+            st.image(im.framed(image[None], margin=0)[0], caption=step.title, output_format="PNG", width="stretch")
             if step.note:
                 st.caption(step.note)
     probs = im.predict_one(model.params, prepared.x)

@@ -213,7 +213,7 @@ def per_class_chart(per_class, height=440):
     df = pd.DataFrame({"letter": list(LETTERS[: len(per_class)]), "accuracy": np.nan_to_num(per_class)})
     bars = alt.Chart(df).mark_bar(color="#4393c3").encode(
         y=alt.Y("letter:N", sort=list(LETTERS), title="true letter", axis=alt.Axis(**AXIS)),
-        x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), title="accuracy (share of the letter read right)",
+        x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), title="share read right",
                 axis=alt.Axis(format=".0%", values=[0, 0.25, 0.5, 0.75, 1], **AXIS)),
         tooltip=["letter", alt.Tooltip("accuracy:Q", format=".1%")],
     )

@@ -1,0 +1,156 @@
+"""Real browser: the inspection page after a short training run on the Training page.
+
+Trains with the Training page's "Quick demo" preset, opens Inspection, pages
+through the weight grid, clicks a confusion-matrix cell and checks its
+letters, uploads a letter rendered with Pillow's own font (Aileron, not
+among the training fonts), and loads a model file in the sidebar.
+Screenshots at 1280x800 and 1024x768 land in artifacts/screenshots/.
+"""
+
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from playwright.sync_api import expect
+
+from conftest import screenshot, wait_for_app
+
+pytestmark = pytest.mark.e2e
+
+SIZES = {"1280x800": (1280, 800), "1024x768": (1024, 768)}
+
+
+def letter_file(tmp_path, ch="E"):
+    img = Image.new("RGB", (360, 300), (245, 242, 230))  # dark ink on off-white paper, like a photo
+    ImageDraw.Draw(img).text((80, 10), ch, fill=(25, 25, 60), font=ImageFont.load_default(size=260))
+    path = tmp_path / f"my_letter_{ch}.png"
+    img.save(path)
+    return path
+
+
+def visible_tab(page):
+    return page.locator('[data-testid="stTabPanel"]:visible')
+
+
+def shoot_all(page, name, anchor):
+    """Screenshots at both sizes with ``anchor`` scrolled into view."""
+    for label, size in SIZES.items():
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        page.wait_for_timeout(500)
+        anchor.scroll_into_view_if_needed()
+        screenshot(page, f"inspect_{name}_{label}")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def train_quick_run(page, app_url):
+    page.goto(app_url)
+    wait_for_app(page)
+    page.get_by_role("link", name="Training").click()
+    wait_for_app(page)
+    page.get_by_role("button", name="Quick demo").click()
+    wait_for_app(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text(re.compile(r"Run \d+ finished")).wait_for(timeout=180_000)
+
+
+def test_inspection_after_training(page, app_url, tmp_path):
+    train_quick_run(page, app_url)
+    page.get_by_role("link", name="Inspection").click()
+    wait_for_app(page)
+    expect(page.get_by_text(re.compile(r"784-\d+-10 network trained in this session"))).to_be_visible()
+
+    # --- the weight grid: page through it
+    caption = page.get_by_text(re.compile(r"Units ranked \d+ to \d+ of \d+"))
+    expect(caption).to_contain_text("Units ranked 1 to 36")
+    grid_first = visible_tab(page).locator('[data-testid="stImageCaption"]').first
+    expect(grid_first).to_have_text("#0")
+    shoot_all(page, "units", page.get_by_role("tab", name="Hidden units"))
+    for first in (37, 73):
+        page.get_by_role("button", name="Next ▶").click()
+        expect(caption).to_contain_text(f"Units ranked {first} to {first + 35}")
+        wait_for_app(page)
+    expect(grid_first).to_have_text("#72")
+    page.get_by_role("button", name="◀ Previous").click()
+    expect(caption).to_contain_text("Units ranked 37 to 72")
+    wait_for_app(page)
+    shoot_all(page, "units_detail", page.get_by_text("The training letters that make it fire most"))
+
+    # --- the confusion matrix: click a cell, see its letters
+    page.get_by_role("tab", name="Confusion matrix").click()
+    chart = visible_tab(page).locator('[data-testid="stVegaLiteChart"]').first
+    chart.scroll_into_view_if_needed()
+    cells = chart.locator("path[aria-label*='; true: ']")
+    expect(cells).to_have_count(100)
+    labels = cells.evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+    parsed = [(re.search(r"; true: ([A-J]);", s).group(1), re.search(r"predicted as: ([A-J]);", s).group(1),
+               int(re.search(r"; letters: (\d+);", s).group(1))) for s in labels]
+    assert sum(n for _, _, n in parsed) > 0
+    current = page.get_by_text(re.compile(r"^\d+ letters [A-J] (misread|read right) as [A-J]"))
+    before = current.inner_text()
+    off = sorted(((n, t, p) for t, p, n in parsed if t != p), reverse=True)
+    n, t, p = next(c for c in off if f"letters {c[1]} misread as {c[2]}" not in before)
+    cell = chart.locator(f"path[aria-label*='; true: {t};'][aria-label*='predicted as: {p};']")
+    box = cell.bounding_box()
+    page.mouse.click(box["x"] + 5, box["y"] + 5)  # a corner of the cell, off its number
+    wait_for_app(page)
+    expect(current).to_have_text(re.compile(rf"^{n:,} letters {t} misread as {p}"))
+    shown = visible_tab(page).locator('[data-testid="stImageCaption"]', has_text=re.compile(rf"^{t}→{p} \d+%$"))
+    expect(shown).to_have_count(min(n, 24))
+    shoot_all(page, "confusion", chart)
+
+    # --- mistakes gallery
+    page.get_by_role("tab", name="Mistakes").click()
+    gallery = visible_tab(page).locator('[data-testid="stImageCaption"]', has_text=re.compile(r"^[A-J] read as [A-J] \d+%$"))
+    expect(gallery.first).to_be_visible()
+    texts = gallery.all_inner_texts()
+    assert all(m.group(1) != m.group(2) for m in (re.match(r"^([A-J]) read as ([A-J])", s) for s in texts))
+    confidences = [int(re.search(r"(\d+)%$", s).group(1)) for s in texts]
+    assert confidences == sorted(confidences, reverse=True)
+    shoot_all(page, "mistakes", page.get_by_role("tab", name="Mistakes"))
+
+    # --- your own letter
+    page.get_by_role("tab", name="Your own letter").click()
+    uploader = visible_tab(page).locator('[data-testid="stFileUploader"]')
+    uploader.locator('input[type="file"]').set_input_files(str(letter_file(tmp_path)))
+    verdict = page.get_by_text(re.compile(r"The network reads it as [A-J] \(\d+%\)"))
+    verdict.wait_for(timeout=30_000)
+    wait_for_app(page)
+    for step in ("Greyscale", "Light on dark", "Ink box", "28x28 input"):
+        expect(visible_tab(page).locator('[data-testid="stImageCaption"]', has_text=step)).to_have_count(1)
+    expect(visible_tab(page).locator('[data-testid="stVegaLiteChart"]')).to_have_count(1)
+    shoot_all(page, "your_letter", verdict)
+
+    # a text file is refused with a clear message
+    bad = tmp_path / "notes.png"
+    bad.write_text("not a picture at all\n")
+    uploader.locator('input[type="file"]').set_input_files(str(bad))
+    expect(page.get_by_text(re.compile(r"is not an image that can be read"))).to_be_visible(timeout=30_000)
+
+
+def test_model_file_loaded_in_the_sidebar(page, app_url, tmp_path):
+    from mlp.data import default_data_path, load_dataset, split_dataset
+    from mlp.model_io import save_model
+    from mlp.train import Hyper, Trainer
+
+    dataset = load_dataset(default_data_path())
+    split = split_dataset(dataset.images, dataset.labels)
+    hyper = Hyper(hidden=48, lr=0.1, momentum=0.9, epochs=2, batch_size=128, seed=7)
+    trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper)
+    trainer.run()
+    path = tmp_path / "small_model.npz"
+    save_model(path, trainer.params, hyper, trainer.history)
+
+    page.goto(app_url)
+    wait_for_app(page)
+    page.get_by_role("link", name="Inspection").click()
+    wait_for_app(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.locator('[data-testid="stFileUploader"]', has_text="Load a model file").locator('input[type="file"]') \
+        .set_input_files(str(path))
+    expect(page.get_by_text("784-48-10 network loaded in this session")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(re.compile(r"Units ranked 1 to 36 of 48"))).to_be_visible()
+    page.get_by_role("button", name="Next ▶").click()
+    expect(page.get_by_text(re.compile(r"Units ranked 37 to 48 of 48"))).to_be_visible()
+    assert np.isfinite(trainer.history[-1]["train_loss"])

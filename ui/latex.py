@@ -1,0 +1,170 @@
+"""LaTeX for the math pages: numbers and matrices as KaTeX strings, and a step-by-step reveal.
+
+Formatting only: no math happens here, every value comes from ``mlp``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import streamlit as st
+
+GRAY = "#9aa0a6"  # entries switched off (ReLU mask 0, z_h <= 0)
+
+
+def fmt(v, spec=".4f"):
+    """A number as plain text for tables: format ``spec``, with inf / -inf / NaN spelled out."""
+    v = float(v)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "inf" if v > 0 else "−inf"
+    return format(v, spec).replace("-", "−")
+
+
+def num(v, digits=3, sci=True):
+    """One number as LaTeX: fixed ``digits`` decimals; a x 10^e when it would show as 0 or is huge
+    (unless ``sci`` is False: then tiny values read -0.000 / 0.000); inf / NaN spelled out."""
+    v = float(v)
+    if math.isnan(v):
+        return r"\mathrm{NaN}"
+    if math.isinf(v):
+        return r"\infty" if v > 0 else r"-\infty"
+    if sci and v != 0 and (abs(v) < 0.5 * 10.0 ** -digits or abs(v) >= 1e6):
+        mantissa, exponent = f"{v:.1e}".split("e")
+        return rf"{mantissa}{{\times}}10^{{{int(exponent)}}}"
+    if v == 0:
+        return "0"
+    return f"{v:.{digits}f}"
+
+
+def vec(a, digits=3, gray=None):
+    """A 1-D array as a row vector [a_1 a_2 ...] (bmatrix)."""
+    a = np.asarray(a).reshape(1, -1)
+    return mat(a, digits, None if gray is None else np.asarray(gray).reshape(1, -1))
+
+
+def mat(a, digits=3, gray=None, max_rows=12, max_cols=12):
+    r"""A 1-D or 2-D array as a bmatrix, entries with ``gray`` True shown in gray.
+
+    Larger arrays are cut to the first ``max_rows`` x ``max_cols`` entries with \cdots and \vdots.
+    """
+    a = np.asarray(a)
+    if a.ndim == 1:
+        a = a[None, :]
+    g = np.zeros(a.shape, bool) if gray is None else np.broadcast_to(np.asarray(gray, bool), a.shape)
+    rows, cols = min(a.shape[0], max_rows), min(a.shape[1], max_cols)
+    lines = []
+    for i in range(rows):
+        cells = []
+        for j in range(cols):
+            text = num(a[i, j], digits)
+            cells.append(rf"\textcolor{{{GRAY}}}{{{text}}}" if g[i, j] else text)
+        if cols < a.shape[1]:
+            cells.append(r"\cdots")
+        lines.append(" & ".join(cells))
+    if rows < a.shape[0]:
+        lines.append(" & ".join([r"\vdots"] * cols + ([r"\ddots"] if cols < a.shape[1] else [])))
+    return r"\begin{bmatrix}" + r" \\ ".join(lines) + r"\end{bmatrix}"
+
+
+def col(a, digits=3, gray=None):
+    """A 1-D array as a column vector (bmatrix, one entry per row)."""
+    a = np.asarray(a).reshape(-1, 1)
+    return mat(a, digits, None if gray is None else np.asarray(gray).reshape(-1, 1), max_rows=len(a))
+
+
+def row_labels(labels):
+    """A gray column of labels (e.g. the class letters) to stand left of column vectors, aligned with their rows."""
+    cells = r" \\ ".join(rf"\mathrm{{{v}}}" for v in labels)
+    return rf"\textcolor{{{GRAY}}}{{\begin{{matrix}}{cells}\end{{matrix}}}}"
+
+
+def labelled(a, row_labels, col_labels, digits=3, corner="", sci=True):
+    """A 2-D array as a bordered table: column labels on top, row labels on the left (KaTeX array)."""
+    a = np.asarray(a)
+    head = " & ".join([corner] + [rf"\mathrm{{{c}}}" for c in col_labels])
+    body = [" & ".join([rf"\mathrm{{{r}}}"] + [num(v, digits, sci) for v in row]) for r, row in zip(row_labels, a)]
+    return (r"\left[\begin{array}{c|" + "r" * a.shape[1] + "}" + head + r" \\ \hline " + r" \\ ".join(body)
+            + r"\end{array}\right]")
+
+
+def mat_or_const(a, digits=3):
+    """``mat(a)``, or 'c 1_{r x c}' when every entry is the same c (e.g. the report's starting velocities 1e-5)."""
+    a = np.asarray(a)
+    if a.size > 1 and np.all(a == a.flat[0]):
+        return rf"{num(a.flat[0], digits)}\cdot\mathbf 1_{{{shape(a)}}}"
+    return mat(a, digits)
+
+
+def shape(a):
+    """'N\\times H' of a 2-D array (a 1-D one counts as 1 x K)."""
+    s = np.asarray(a).shape
+    s = (1, s[0]) if len(s) == 1 else s
+    return r"{\times}".join(str(d) for d in s)
+
+
+def sym(name, a):
+    """A symbol with its shape written under it: \\underset{2\\times 3}{z_h}."""
+    return rf"\underset{{{shape(a)}}}{{{name}}}"
+
+
+def aligned(*rows):
+    """Rows of an aligned block (each row uses & once, at the = sign)."""
+    return r"\begin{aligned}" + r" \\[4pt] ".join(rows) + r"\end{aligned}"
+
+
+def letters_tag(labels, letters="ABCDEFGHIJ"):
+    """The labels as letters, for captions: [1, 2] -> 'B, C'."""
+    return ", ".join(letters[int(i)] for i in labels)
+
+
+class Reveal:
+    """Step-by-step reveal stored in ``st.session_state``: '<key>_shown' (how many steps) and '<key>_all' (show all).
+
+    Usage::
+
+        reveal = Reveal("softmax", titles)
+        reveal.controls()                 # 'Show all steps' toggle and 'Start over'
+        for i, title in enumerate(titles):
+            if not reveal.visible(i):
+                break
+            ...draw step i...
+        reveal.next_button()              # below the last visible step
+    """
+
+    def __init__(self, key, titles, first=1):
+        self.key, self.titles = key, list(titles)
+        st.session_state.setdefault(f"{key}_shown", first)
+        st.session_state.setdefault(f"{key}_all", False)
+
+    @property
+    def shown(self):
+        """How many steps are visible."""
+        if st.session_state[f"{self.key}_all"]:
+            return len(self.titles)
+        return max(1, min(int(st.session_state[f"{self.key}_shown"]), len(self.titles)))
+
+    def visible(self, i):
+        return i < self.shown
+
+    def _advance(self):
+        st.session_state[f"{self.key}_shown"] = min(self.shown + 1, len(self.titles))
+
+    def _reset(self):
+        st.session_state[f"{self.key}_shown"] = 1
+        st.session_state[f"{self.key}_all"] = False
+
+    def controls(self):
+        """The 'Show all steps' toggle and a 'Start over' button, in one row, plus where we are."""
+        left, mid, right = st.columns([2, 2, 3], vertical_alignment="center")
+        left.toggle("Show all steps", key=f"{self.key}_all")
+        mid.button("Start over", key=f"{self.key}_reset", on_click=self._reset, icon=":material/restart_alt:")
+        right.caption(f"Showing step {self.shown} of {len(self.titles)}")
+
+    def next_button(self):
+        """'Reveal next step: <title>' under the last visible step (nothing once all are shown)."""
+        if self.shown < len(self.titles):
+            st.button(f"Reveal next step: {self.titles[self.shown]}", key=f"{self.key}_next", on_click=self._advance,
+                      type="primary", icon=":material/arrow_downward:")

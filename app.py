@@ -6,6 +6,8 @@ st.set_page_config(page_title="MLP lab: notMNIST from scratch", page_icon=":mate
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/softmax.py", title="Softmax and cross-entropy", icon=":material/function:"),
+    st.Page("pages/backprop.py", title="Backpropagation", icon=":material/account_tree:"),
     st.Page("pages/train.py", title="Training", icon=":material/model_training:"),
 ]
 

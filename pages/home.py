@@ -1,9 +1,26 @@
 """Home: what the lab is and how to use it."""
 
+import numpy as np
 import streamlit as st
 
+from mlp.core import LETTERS
 from mlp.data import DataError
+from mlp.inspect_model import upscale
 from ui.data_source import data_source_picker
+
+SAMPLES_PER_LETTER = 12
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def sample_grid(key, _images, _labels):
+    """One picture: a row per letter A..J of its first images, each framed by a 1-pixel grey line, enlarged 2x."""
+    images, labels = _images, _labels
+    rows = []
+    for k in range(len(LETTERS)):
+        tiles = images[labels == k][:SAMPLES_PER_LETTER]
+        tiles = np.pad(tiles, ((0, SAMPLES_PER_LETTER - len(tiles)), (1, 1), (1, 1)), constant_values=96)
+        rows.append(np.hstack(list(upscale(t, 2) for t in tiles)))
+    return np.vstack(rows)
 
 st.title("The from-scratch MLP lab")
 st.markdown(
@@ -33,6 +50,11 @@ except DataError as exc:
 if dataset is not None:
     counts = dataset.class_counts()
     st.subheader("The data set in use")
-    cols = st.columns(2)
+    cols = st.columns(3)
     cols[0].metric("Images", f"{len(dataset):,}")
-    cols[1].metric("Classes", "A to J", help="Images per letter: " + ", ".join(f"{c} {n}" for c, n in zip("ABCDEFGHIJ", counts)))
+    cols[1].metric("Letters", "A to J")
+    cols[2].metric("Per letter", f"{counts.min():,} to {counts.max():,}")
+    st.caption(f"The first {SAMPLES_PER_LETTER} images of each letter in **{dataset.name}** "
+               "(28 x 28 pixels, enlarged); one row per letter, A at the top.")
+    grid = sample_grid(f"{dataset.name}:{len(dataset)}", dataset.images, dataset.labels)
+    st.image(grid, width=grid.shape[1])

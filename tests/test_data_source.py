@@ -89,6 +89,5 @@ def test_bad_upload_is_refused_and_the_session_goes_on(data_dir, content, messag
 def test_home_shows_a_sample_grid_of_the_set_in_use(data_dir):
     at = AppTest.from_file(HOME, default_timeout=30).run()
     assert not at.exception
-    imgs = at.get("imgs")
-    assert len(imgs) == 1
+    assert len(at.get("image")) == 1
     assert [m.value for m in at.metric] == ["120", "A to J", "12 to 12"]

@@ -2,7 +2,15 @@
 
 It is trained on the embedded letters (``data/letters.npz``) with the
 report's seed-521 split: the training part only, the validation part for
-the history; the test part is left untouched. The file is an ordinary model
+the history; the test part is left untouched.
+
+One choice differs from the report's runs, for the pictures: the hidden
+weights start at a tenth of the Xavier draw (``INIT_SCALE``). Without weight
+decay nothing removes the initial random weights, and at full Xavier scale
+they stay as visible noise over every unit's picture; started small, the
+pictures show what was learned (strokes, bars, round parts). Validation
+accuracy is about the same (0.963 against 0.971 with the full draw on the
+embedded letters, 30 epochs, measured once). The file is an ordinary model
 file of ``mlp.model_io`` (float32) plus one extra string array ``trained_on``
 (JSON: data file name, its SHA-256, split sizes, accuracies).
 
@@ -27,13 +35,14 @@ import numpy as np
 from .data import DATA_DIR, EMBEDDED_FILE, DataError, load_dataset, split_dataset
 from .metrics import accuracy
 from .model_io import save_model
-from .network import predict
+from .network import init_params, predict
 from .train import Hyper, Trainer
 
 PRETRAINED_FILE = "pretrained.npz"
 PRETRAINED_PATH = DATA_DIR / PRETRAINED_FILE
 PRETRAINED_ENV = "MLP_LAB_PRETRAINED"  # overrides PRETRAINED_PATH (tests, benchmarks)
 HYPER = Hyper(hidden=512, lr=0.1, momentum=0.9, epochs=30, batch_size=128, seed=521, dtype="float32")
+INIT_SCALE = 0.1  # the hidden weights start at this fraction of the Xavier draw
 
 
 def pretrained_path():
@@ -49,12 +58,14 @@ def file_sha256(path):
     return h.hexdigest()
 
 
-def pretrain(data_path, out_path, hyper=HYPER, log=print):
+def pretrain(data_path, out_path, hyper=HYPER, init_scale=INIT_SCALE, log=print):
     """Train on data_path's training part and save to out_path; returns the ``trained_on`` record."""
     data_path, out_path = Path(data_path), Path(out_path)
     dataset = load_dataset(data_path)
     split = split_dataset(dataset.images, dataset.labels)
-    trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper)
+    start = init_params(split.x_train.shape[1], hyper.hidden, 10, seed=hyper.seed, dtype=np.dtype(hyper.dtype))
+    start.w_h *= init_scale
+    trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, params=start)
     t0 = time.perf_counter()
 
     def report(record):
@@ -67,6 +78,7 @@ def pretrain(data_path, out_path, hyper=HYPER, log=print):
         "data": data_path.name,
         "data_sha256": file_sha256(data_path),
         "images": len(dataset),
+        "init_scale": init_scale,
         "split": [len(split.y_train), len(split.y_valid), len(split.y_test)],
         "train_acc": accuracy(split.y_train, predict(params, split.x_train)),
         "valid_acc": accuracy(split.y_valid, predict(params, split.x_valid)),
@@ -97,11 +109,12 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=HYPER.epochs)
     ap.add_argument("--batch-size", type=int, default=HYPER.batch_size)
     ap.add_argument("--lr", type=float, default=HYPER.lr)
+    ap.add_argument("--init-scale", type=float, default=INIT_SCALE, help="hidden weights start at this x the Xavier draw")
     args = ap.parse_args(argv)
     hyper = Hyper(hidden=args.hidden, lr=args.lr, momentum=HYPER.momentum, epochs=args.epochs,
                   batch_size=args.batch_size, seed=HYPER.seed, dtype="float32")
     try:
-        pretrain(args.data, args.out, hyper)
+        pretrain(args.data, args.out, hyper, args.init_scale)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from playwright.sync_api import expect
 
 from conftest import screenshot, wait_for_app
+from ui.inspect_sections import GRID_PAGE as N
 
 pytestmark = pytest.mark.e2e
 
@@ -35,11 +36,13 @@ def visible_tab(page):
 
 
 def shoot_all(page, name, anchor):
-    """Screenshots at both sizes with ``anchor`` scrolled into view."""
+    """Screenshots at both sizes with ``anchor`` at the top of the view, once every image has loaded."""
     for label, size in SIZES.items():
         page.set_viewport_size({"width": size[0], "height": size[1]})
         page.wait_for_timeout(500)
-        anchor.scroll_into_view_if_needed()
+        anchor.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
+        page.wait_for_timeout(300)
         screenshot(page, f"inspect_{name}_{label}")
     page.set_viewport_size({"width": 1280, "height": 800})
 
@@ -63,19 +66,19 @@ def test_inspection_after_training(page, app_url, tmp_path):
 
     # --- the weight grid: page through it
     caption = page.get_by_text(re.compile(r"Units ranked \d+ to \d+ of \d+"))
-    expect(caption).to_contain_text("Units ranked 1 to 36")
+    expect(caption).to_contain_text(f"Units ranked 1 to {N}")
     grid_first = visible_tab(page).locator('[data-testid="stImageCaption"]').first
     expect(grid_first).to_have_text("#0")
-    shoot_all(page, "units", page.get_by_role("tab", name="Hidden units"))
-    for first in (37, 73):
+    shoot_all(page, "units", page.get_by_text("Order units by"))
+    for first in (N + 1, 2 * N + 1):
         page.get_by_role("button", name="Next ▶").click()
-        expect(caption).to_contain_text(f"Units ranked {first} to {first + 35}")
+        expect(caption).to_contain_text(f"Units ranked {first} to {first + N - 1}")
         wait_for_app(page)
-    expect(grid_first).to_have_text("#72")
+    expect(grid_first).to_have_text(f"#{2 * N}")
     page.get_by_role("button", name="◀ Previous").click()
-    expect(caption).to_contain_text("Units ranked 37 to 72")
+    expect(caption).to_contain_text(f"Units ranked {N + 1} to {2 * N}")
     wait_for_app(page)
-    shoot_all(page, "units_detail", page.get_by_text("The training letters that make it fire most"))
+    shoot_all(page, "units_detail", page.get_by_text("Look closer at unit"))
 
     # --- the confusion matrix: click a cell, see its letters
     page.get_by_role("tab", name="Confusion matrix").click()
@@ -98,7 +101,7 @@ def test_inspection_after_training(page, app_url, tmp_path):
     expect(current).to_have_text(re.compile(rf"^{n:,} letters {t} misread as {p}"))
     shown = visible_tab(page).locator('[data-testid="stImageCaption"]', has_text=re.compile(rf"^{t}→{p} \d+%$"))
     expect(shown).to_have_count(min(n, 24))
-    shoot_all(page, "confusion", chart)
+    shoot_all(page, "confusion", visible_tab(page).get_by_text("Show", exact=True))
 
     # --- mistakes gallery
     page.get_by_role("tab", name="Mistakes").click()
@@ -108,7 +111,7 @@ def test_inspection_after_training(page, app_url, tmp_path):
     assert all(m.group(1) != m.group(2) for m in (re.match(r"^([A-J]) read as ([A-J])", s) for s in texts))
     confidences = [int(re.search(r"(\d+)%$", s).group(1)) for s in texts]
     assert confidences == sorted(confidences, reverse=True)
-    shoot_all(page, "mistakes", page.get_by_role("tab", name="Mistakes"))
+    shoot_all(page, "mistakes_gallery", visible_tab(page).get_by_text("True letter"))
 
     # --- your own letter
     page.get_by_role("tab", name="Your own letter").click()
@@ -120,7 +123,8 @@ def test_inspection_after_training(page, app_url, tmp_path):
     for step in ("Greyscale", "Light on dark", "Ink box", "28x28 input"):
         expect(visible_tab(page).locator('[data-testid="stImageCaption"]', has_text=step)).to_have_count(1)
     expect(visible_tab(page).locator('[data-testid="stVegaLiteChart"]')).to_have_count(1)
-    shoot_all(page, "your_letter", verdict)
+    shoot_all(page, "your_letter", visible_tab(page).locator('[data-testid="stFileUploader"]'))
+    shoot_all(page, "your_letter_verdict", verdict)
 
     # a text file is refused with a clear message
     bad = tmp_path / "notes.png"
@@ -150,7 +154,7 @@ def test_model_file_loaded_in_the_sidebar(page, app_url, tmp_path):
     sidebar.locator('[data-testid="stFileUploader"]', has_text="Load a model file").locator('input[type="file"]') \
         .set_input_files(str(path))
     expect(page.get_by_text("784-48-10 network loaded in this session")).to_be_visible(timeout=30_000)
-    expect(page.get_by_text(re.compile(r"Units ranked 1 to 36 of 48"))).to_be_visible()
+    expect(page.get_by_text(f"Units ranked 1 to {N} of 48")).to_be_visible()
     page.get_by_role("button", name="Next ▶").click()
-    expect(page.get_by_text(re.compile(r"Units ranked 37 to 48 of 48"))).to_be_visible()
+    expect(page.get_by_text(f"Units ranked {N + 1} to 48 of 48")).to_be_visible()
     assert np.isfinite(trainer.history[-1]["train_loss"])

@@ -174,3 +174,22 @@ def test_colour_bar_has_the_map_and_labels():
     assert row[380, 0] > row[380, 2]  # red on the right
     assert np.all(row[200] >= 245)  # white in the middle
     assert (bar[30:] < 100).any()  # dark label text under the strip
+
+
+def test_pretrain_script_writes_a_loadable_model(tmp_path):
+    from helpers import blob_letters
+    from mlp import pretrain
+    from mlp.model_io import load_model
+    from mlp.train import Hyper
+
+    images, labels = blob_letters(400)
+    np.savez(tmp_path / "letters.npz", images=images, labels=labels)
+    hyper = Hyper(hidden=12, lr=0.1, momentum=0.9, epochs=3, batch_size=64, seed=5)
+    info = pretrain.pretrain(tmp_path / "letters.npz", tmp_path / "model.npz", hyper, init_scale=0.1, log=lambda _: None)
+    model = load_model(tmp_path / "model.npz")
+    assert model.params.sizes == (784, 12, 10) and model.params.w_h.dtype == np.float32
+    assert len(model.history) == 3 and model.hyper == hyper
+    record = pretrain.trained_on(tmp_path / "model.npz")
+    assert record == info and record["data"] == "letters.npz" and record["init_scale"] == 0.1
+    assert record["split"] == [214, 128, 58] and 0 <= record["valid_acc"] <= 1
+    assert pretrain.trained_on(tmp_path / "letters.npz") is None

@@ -23,6 +23,7 @@ from mlp.model_io import load_model, model_bytes
 from mlp.network import predict_proba
 from mlp.pretrain import pretrained_path
 from mlp.train import Hyper, Trainer
+from ui.inspect_sections import GRID_PAGE
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "inspect.py")
 GALLERY = re.compile(r"^([A-J]) read as ([A-J]) (\d+)%$")
@@ -111,7 +112,7 @@ def test_all_four_sections_render(shipped):
     assert f"{shipped.sizes[1]}** hidden units" in text
     # the weight grid: one page of framed, enlarged tiles, captioned with unit numbers
     grids = captions_matching(at, re.compile(r"^#\d+$"))
-    assert grids and len(grids[0]) == min(36, shipped.sizes[1])
+    assert grids and len(grids[0]) == min(GRID_PAGE, shipped.sizes[1])
     assert captions_matching(at, GALLERY)  # the mistakes gallery
     assert len(charts(at)) == 3  # outgoing weights, confusion matrix, per-class accuracy
     assert at.file_uploader(key="yl_upload") is not None
@@ -251,3 +252,15 @@ def test_session_model_and_model_upload(split, shipped):
     at3 = run_page()
     at3.sidebar.file_uploader(key="inspect_model_upload").set_value(("junk.npz", b"not a zip", "application/octet-stream")).run()
     assert any("model file was refused" in e.value for e in at3.error)
+
+
+def test_letters_in_an_unseen_font_are_read_right(shipped):
+    """The upload pipeline makes inputs like the training letters: Aileron (Pillow's font, not a training
+    font) letters, dark on light and light on dark, are read right by the shipped model."""
+    from mlp.inspect_model import predict_one
+    from mlp.your_letter import prepare_letter
+
+    for fg, bg in ((0, 255), (255, 0)):
+        read = [LETTERS[int(np.argmax(predict_one(shipped, prepare_letter(letter_png(ch, fg, bg)).x)))] for ch in LETTERS]
+        right = sum(a == b for a, b in zip(read, LETTERS))
+        assert right >= 8, f"read {''.join(read)} for {LETTERS} ({'dark on light' if fg == 0 else 'light on dark'})"

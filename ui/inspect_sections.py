@@ -17,16 +17,18 @@ from mlp.data import DataError
 from mlp.your_letter import FORMATS, prepare_letter
 from ui import inspect_view as iv
 
-GRID_PAGE = 36  # hidden units per page of the weight grid (4 rows of 9 at 1280 px)
+GRID_PAGE = 32  # hidden units per page of the weight grid (4 rows of 8 at 1280 px)
 GRID_ZOOM = 3  # 28 px -> 84 px tiles
 BIG_ZOOM = 7  # the selected unit: 196 px
 LETTER_ZOOM = 4  # letters in galleries: 112 px
 CELL_SHOWN = 24  # letters shown for a confusion-matrix cell
 # Captions under images legible on a projector; the page's own CSS, gone when another page is shown.
-# Images the browser has to shrink on a narrow screen stay crisp (nearest neighbour) too.
+# Pixel images the browser has to shrink on a narrow screen stay crisp (nearest neighbour) too; images whose
+# alt text starts with "Smooth" (colour-scale legends with text, photo previews) are scaled smoothly.
+SMOOTH = "Smooth"
 PAGE_CSS = """<style>
 [data-testid="stImageCaption"] { font-size: 0.95rem; color: #31333f; }
-[data-testid="stImage"] img { image-rendering: pixelated; }
+[data-testid="stImage"] img:not([alt^="Smooth"]) { image-rendering: pixelated; }
 </style>"""
 ORDER_LABELS = {"index": "unit number", "norm": "weight norm", "letter": "vote for a letter"}
 SCALE_LABELS = {"unit": "each unit its own", "shared": "one for all units"}
@@ -77,7 +79,8 @@ def units_section(model, split, data_key):
     p1.button("◀ Previous", on_click=_turn, args=(-1, n_pages), disabled=page_no <= 1, key="wg_prev", width="stretch")
     p2.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key="wg_page")
     p3.button("Next ▶", on_click=_turn, args=(1, n_pages), disabled=page_no >= n_pages, key="wg_next", width="stretch")
-    p4.image(im.colour_bar(None if mode == "unit" else float(scales[0])), output_format="PNG")
+    p4.image(im.colour_bar(None if mode == "unit" else float(scales[0]), width=400), output_format="PNG",
+             alt=f"{SMOOTH} colour scale: blue negative, white zero, red positive weights")
 
     first = (page_no - 1) * GRID_PAGE
     shown = order[first : first + GRID_PAGE]
@@ -94,9 +97,10 @@ def units_section(model, split, data_key):
     with d1:
         st.markdown(f"**Unit #{unit}: its input weights**")
         st.image(im.upscale(tiles[unit], BIG_ZOOM), output_format="PNG")
-        st.image(im.colour_bar(float(scales[unit]), width=28 * BIG_ZOOM, height=52, low="", high=""), output_format="PNG")
+        st.image(im.colour_bar(float(scales[unit]), width=28 * BIG_ZOOM, height=52, low="", high=""), output_format="PNG",
+                 alt=f"{SMOOTH} colour scale of unit {unit}: from -{scales[unit]:.2f} (blue) to +{scales[unit]:.2f} (red)")
         st.caption(f"‖w‖ = {stats.norm:.2f}, bias {stats.bias:+.3f}; it fires (h > 0) on "
-                   f"{stats.fraction_active:.0%} of the training letters.")
+                   f"{stats.fraction_active:.1%} of the {len(split.y_train):,} training letters.")
     with d2:
         st.markdown("**Its votes: outgoing weights to A..J**")
         st.vega_lite_chart(iv.outgoing_spec(model.key, unit, stats.outgoing), width="stretch")
@@ -189,7 +193,9 @@ def your_letter_section(model):
     for col, step in zip(st.columns(len(prepared.steps)), prepared.steps):
         with col:  # each step fills its column (crisp: see PAGE_CSS), its note under it
             image = im.upscale(step.image, LETTER_ZOOM) if step.image.shape[:2] == (28, 28) else step.image
-            st.image(im.framed(image[None], margin=0)[0], caption=step.title, output_format="PNG", width="stretch")
+            smooth = step.image.shape[:2] != (28, 28)  # previews of the photo; the 28x28 input stays pixel-sharp
+            st.image(im.framed(image[None], margin=0, line=2)[0], caption=step.title, output_format="PNG", width="stretch",
+                     alt=f"{SMOOTH} {step.title}" if smooth else step.title)
             if step.note:
                 st.caption(step.note)
     probs = im.predict_one(model.params, prepared.x)

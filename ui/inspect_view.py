@@ -119,6 +119,9 @@ def model_in_use(data_key):
     if info:
         caption += (f", trained on {info['data']} ({info['split'][0]:,} training letters, "
                     f"{model.hyper.epochs} epochs; its validation accuracy there {info['valid_acc']:.1%})")
+        if info.get("init_scale", 1.0) != 1.0:
+            caption += (f". Its hidden weights started at {info['init_scale']:g} times the report's Xavier draw, "
+                        "so its pictures show what it learned rather than its random start")
     return ModelInUse(model.params, digest, "pretrained", caption, None)
 
 
@@ -225,7 +228,7 @@ def outgoing_chart(outgoing, height=260):
     """Bar chart of one hidden unit's outgoing weights w_o[j, :] to A..J, red positive, blue negative."""
     df = pd.DataFrame({"letter": list(LETTERS[: len(outgoing)]), "weight": outgoing})
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X("letter:N", sort=list(LETTERS), title="to letter", axis=alt.Axis(labelAngle=0, **AXIS)),
+        x=alt.X("letter:N", sort=list(LETTERS), title="to letter", axis=alt.Axis(labelAngle=0, labelOverlap=False, **AXIS)),
         y=alt.Y("weight:Q", title="outgoing weight", axis=alt.Axis(**AXIS)),
         color=alt.condition(alt.datum.weight > 0, alt.value(POSITIVE), alt.value(NEGATIVE)),
         tooltip=["letter", alt.Tooltip("weight:Q", format=".3f")],
@@ -238,7 +241,7 @@ def probability_chart(probs, height=280):
     df = pd.DataFrame({"letter": list(LETTERS[: len(probs)]), "probability": np.asarray(probs, float),
                        "predicted": [i == best for i in range(len(probs))]})
     bars = alt.Chart(df).mark_bar().encode(
-        x=alt.X("letter:N", sort=list(LETTERS), title="letter", axis=alt.Axis(labelAngle=0, **AXIS)),
+        x=alt.X("letter:N", sort=list(LETTERS), title="letter", axis=alt.Axis(labelAngle=0, labelOverlap=False, **AXIS)),
         y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability", axis=alt.Axis(format=".0%", **AXIS)),
         color=alt.condition(alt.datum.predicted, alt.value(POSITIVE), alt.value("#9ecae1")),
         tooltip=["letter", alt.Tooltip("probability:Q", format=".1%")],

@@ -253,15 +253,18 @@ def test_load_a_saved_model_and_refuse_a_bad_one(split):
     trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper)
     trainer.run()
     data = model_bytes(trainer.params, hyper, trainer.history)
-    at = new_app()
+    at = new_app(hyper_to_query(Hyper(hidden=8, lr=0.1, epochs=2, batch_size=32)))
+    at.button(key="train_start").click().run()
+    train_to_end(at)  # a run first, so the history and its overlay are on the page
     at.file_uploader(key="train_model_upload").set_value(("bad.npz", b"this is not a model", "application/octet-stream")).run()
     no_exceptions(at)
     assert any("was not loaded" in e.value and "bad.npz" in e.value for e in at.error)
-    assert not at.session_state[training.RUNS]
+    assert len(at.session_state[training.RUNS]) == 1
     at.file_uploader(key="train_model_upload").set_value(("good.npz", data, "application/octet-stream")).run()
     no_exceptions(at)
-    runs = at.session_state[training.RUNS]
+    runs = at.session_state[training.RUNS][1:]
     assert len(runs) == 1 and runs[0].status == "loaded" and runs[0].history == trainer.history
+    assert at.multiselect(key="train_overlay").value[-1] == runs[0].short_label
     assert at.session_state["current_model"].origin == "loaded"
     assert any("Loaded good.npz" in s.value for s in at.success)
     # what the download button serves is that same file format

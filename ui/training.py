@@ -57,8 +57,10 @@ NEXT_ID = "train_next_id"
 NOTICE = "train_notice"  # (kind, text) shown above the live view until the next run starts
 URL_NOTES = "train_url_notes"  # notes about the link's settings, shown once
 BATCH_MEMORY = "train_batch_memory"  # the mini-batch size, remembered while "Full batch" is on
-LOADED_FILE = "train_loaded_file"
-OVERLAY = "train_overlay"  # the overlay multiselect's key  # file_id of the model upload already taken in
+LOADED_FILE = "train_loaded_file"  # file_id of the model upload already taken in
+OVERLAY = "train_overlay"  # the overlay multiselect's key
+OVERLAY_ADD = "train_overlay_add"  # runs to add to the overlay when it is next drawn
+CHART_CACHE = "train_chart_cache"  # {quantity: ((run, epochs, quantity), spec)} of the live charts
 W = {name: f"train_w_{name}" for name in ("hidden", "lr", "momentum", "epochs", "full", "batch", "seed", "dtype")}
 
 PRESET_LABELS = {"assignment": "Assignment", "quick": "Quick demo"}
@@ -208,10 +210,9 @@ def _add_run(record):
     runs = _runs()
     runs.append(record)
     del runs[:-MAX_RUNS]
-    chosen = st.session_state.get(OVERLAY)
-    if chosen is not None:  # else the multiselect's default, the last two runs, applies
-        labels = {r.short_label for r in runs}
-        st.session_state[OVERLAY] = [label for label in chosen if label in labels] + [record.short_label]
+    # the overlay's multiselect takes the new run when it is next drawn (a widget's key can only be
+    # written before the widget is drawn in the same script run)
+    st.session_state.setdefault(OVERLAY_ADD, []).append(record.short_label)
 
 
 def finish_run(live):
@@ -273,7 +274,7 @@ def controls(data_key, dataset_name, split):
     if live is None:
         status = "Ready. Press **Train**."
     elif running:
-        status = f"**Training** run {live.run_id}…"
+        status = f"**Training** run {live.run_id}"
     else:
         status = f"**Paused** run {live.run_id} at epoch {live.trainer.epoch}."
     cols[4].markdown(status)
@@ -286,7 +287,7 @@ def controls(data_key, dataset_name, split):
 def _axis_config(chart):
     return (chart.configure_axis(labelFontSize=FONT["label"], titleFontSize=FONT["title"])
             .configure_legend(labelFontSize=FONT["label"], titleFontSize=FONT["label"], orient="top",
-                              symbolStrokeWidth=3, symbolSize=300))
+                              symbolType="stroke", symbolStrokeWidth=3, symbolSize=400))
 
 
 def curves_chart(history, epochs, quantity):
@@ -295,7 +296,7 @@ def curves_chart(history, epochs, quantity):
     df = pd.DataFrame(rows, columns=["epoch", "quantity", "set", "value"])
     y_title = "Cross-entropy loss" if quantity == "Loss" else "Accuracy"
     chart = alt.Chart(df).mark_line(point=len(history) <= MAX_POINTS, strokeWidth=3).encode(
-        x=alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domain=[1, max(epochs, 2)]),
+        x=alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domain=[1, max(len(history), min(epochs, 20), 2)]),
                 axis=alt.Axis(tickMinStep=1, format="d")),
         y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
         color=alt.Color("set:N", title=None, scale=alt.Scale(domain=list(COLORS), range=list(COLORS.values()))),
@@ -346,8 +347,21 @@ def draw_live(live):
         st.warning(f"Still running, but {note}.", icon=":material/warning:")
     draw_figures(t.history)
     c = st.columns(2, gap="large")
-    c[0].altair_chart(curves_chart(t.history, h.epochs, "Loss"), key=None)
-    c[1].altair_chart(curves_chart(t.history, h.epochs, "Accuracy"), key=None)
+    for col, quantity in zip(c, ("Loss", "Accuracy")):
+        col.vega_lite_chart(_live_spec(live, quantity))
+
+
+def _live_spec(live, quantity):
+    """The Vega-Lite spec of a live curve chart (Altair), rebuilt only when an epoch was added.
+
+    A fragment rerun that ends inside an epoch redraws the same spec, so the
+    page's work per chunk stays small next to the training.
+    """
+    cache = st.session_state.setdefault(CHART_CACHE, {})
+    key = (live.run_id, len(live.history), quantity)
+    if cache.get(quantity, (None, None))[0] != key:
+        cache[quantity] = (key, curves_chart(live.history, live.hyper.epochs, quantity).to_dict())
+    return cache[quantity][1]
 
 
 def draw_figures(history):
@@ -454,8 +468,11 @@ def history_panel():
     })
     by_label = {r.short_label: r for r in runs}
     c = st.columns([3, 1.3], vertical_alignment="bottom")
+    added = st.session_state.pop(OVERLAY_ADD, [])
     if OVERLAY not in st.session_state:
         st.session_state[OVERLAY] = list(by_label)[-2:]
+    elif added:
+        st.session_state[OVERLAY] = [label for label in st.session_state[OVERLAY] + added if label in by_label]
     chosen = c[0].multiselect("Overlay runs", list(by_label), key=OVERLAY)
     metric = c[1].selectbox("Curve", list(OVERLAY_METRICS), format_func=OVERLAY_METRICS.get, key="train_overlay_metric")
     chosen_runs = [by_label[label] for label in chosen if by_label[label].history]

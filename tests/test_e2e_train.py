@@ -1,0 +1,225 @@
+"""Real browser: the Training page.
+
+1. Quick demo, Train, the curves grow, Pause (no epoch added for 3 s), Resume,
+   Stop, the run is in the history; a second run with another learning rate;
+   both overlaid; the model and curves downloaded, the model checked with
+   ``python -m mlp evaluate`` and loaded back (and a bad file refused).
+2. A shared link opens the page with its settings.
+3. Four browser sessions train at once; each ends with its own results,
+   equal to what the ``mlp`` stepper gives for its settings.
+
+Screenshots at 1280x800 and 1024x768 land in artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import ROOT, screenshot, wait_for_app
+
+pytestmark = pytest.mark.e2e
+
+SIZES = {"1280x800": (1280, 800), "1024x768": (1024, 768)}
+PROGRESS = re.compile(r"epoch (\d+) of (\d+)")
+
+
+def open_training(page, app_url, query=""):
+    """The app's root first (Streamlit routes a first sub-page URL through pages/ until st.navigation ran once)."""
+    page.goto(app_url)
+    wait_for_app(page)
+    if query:
+        page.goto(f"{app_url}/train?{query}")
+    else:
+        page.get_by_role("link", name="Training").click()
+    wait_for_app(page)
+    page.get_by_role("heading", name="Train the network").wait_for()
+
+
+def epochs_shown(page):
+    """The epoch count in the live view's progress bar."""
+    text = page.get_by_text(PROGRESS).first.inner_text()
+    return int(PROGRESS.search(text).group(1))
+
+
+def wait_epochs(page, at_least, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if epochs_shown(page) >= at_least:
+                return epochs_shown(page)
+        except Exception:  # the progress bar is being redrawn
+            pass
+        page.wait_for_timeout(100)
+    raise AssertionError(f"fewer than {at_least} epochs after {timeout} s")
+
+
+def slider(page, label):
+    return page.locator('[data-testid="stSlider"]', has_text=label).get_by_role("slider")
+
+
+def set_slider_keys(page, label, *keys):
+    thumb = slider(page, label)
+    thumb.focus()
+    for key in keys:
+        thumb.press(key)
+    page.wait_for_timeout(400)
+    wait_for_app(page)
+    return thumb.get_attribute("aria-valuetext")
+
+
+def metric_value(page, label):
+    box = page.locator('[data-testid="stMetric"]', has=page.get_by_text(label, exact=True)).last
+    return box.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def shoot(page, name, anchor=None):
+    for label, size in SIZES.items():
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        page.wait_for_timeout(400)
+        if anchor is not None:
+            anchor.scroll_into_view_if_needed()
+        screenshot(page, f"train_{name}_{label}")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def test_train_pause_compare_download_load(page, app_url, tmp_path):
+    open_training(page, app_url)
+    page.get_by_role("button", name="Quick demo").click()
+    wait_for_app(page)
+    # The Quick demo's few epochs take about a second; to have time to pause, train it for 500.
+    assert set_slider_keys(page, "Epochs", "End") == "500"
+    lr_text = slider(page, "Learning rate").get_attribute("aria-valuetext")
+    page.get_by_role("button", name="Train", exact=True).click()
+
+    # the curves grow: the epoch count rises and two charts are drawn
+    first = wait_epochs(page, 2)
+    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2)
+    later = wait_epochs(page, first + 2)
+    assert later > first
+    shoot(page, "running")
+
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_text(re.compile(r"Paused run 1 at epoch \d+"))).to_be_visible(timeout=5000)
+    paused_at = epochs_shown(page)
+    page.wait_for_timeout(3000)
+    assert epochs_shown(page) == paused_at, "an epoch was added while paused"
+    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2)  # curves stay
+    shoot(page, "paused")
+
+    page.get_by_role("button", name="Resume").click()
+    wait_epochs(page, paused_at + 1, timeout=60)
+    page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text(re.compile(r"Run 1 stopped after \d+ epochs"))).to_be_visible(timeout=10_000)
+    wait_for_app(page)
+    table = page.locator('[data-testid="stDataFrame"]')
+    expect(table).to_be_visible()
+
+    # a second run with a smaller learning rate and 3 epochs
+    set_slider_keys(page, "Epochs", "Home", "ArrowRight", "ArrowRight")
+    lr2 = set_slider_keys(page, "Learning rate", "ArrowLeft", "ArrowLeft")
+    assert lr2 != lr_text
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("Run 2 finished")).to_be_visible(timeout=120_000)
+    wait_for_app(page)
+
+    # both runs overlaid (a finished run joins the overlay)
+    overlay = page.locator('[data-testid="stMultiSelect"]', has_text="Overlay runs")
+    expect(overlay.get_by_text(re.compile(rf"Run 1 \(lr {lr_text},"))).to_be_visible()
+    expect(overlay.get_by_text(re.compile(rf"Run 2 \(lr {lr2},"))).to_be_visible()
+    expect(page.get_by_text("Curve", exact=True)).to_be_visible()
+    shoot(page, "history", anchor=overlay)
+
+    # download the model and the curves of run 2 (the last run)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Model (.npz)").first.click()
+    model_path = tmp_path / info.value.suggested_filename
+    info.value.save_as(model_path)
+    assert model_path.name.startswith("mlp_run2_")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Curves (.csv)").first.click()
+    csv_path = tmp_path / info.value.suggested_filename
+    info.value.save_as(csv_path)
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+
+    from mlp.model_io import load_model
+
+    model = load_model(model_path)
+    assert model.hyper.epochs == 3 and f"{model.hyper.lr:g}" == lr2 and len(model.history) == 3
+    assert model.history[-1]["valid_acc"] == pytest.approx(float(rows[-1]["valid_acc"]))
+    # the command line reads the downloaded file
+    out = subprocess.run([sys.executable, "-m", "mlp", "evaluate", "--model", str(model_path)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    cli_acc = float(re.search(r"test accuracy (\S+)", out.stdout).group(1))
+    assert float(metric_value(page, "Test accuracy")) == pytest.approx(cli_acc, abs=1e-4)
+
+    # a bad file is refused with a message; the good one loads back as run 3
+    uploader = page.locator('[data-testid="stFileUploader"]', has_text="A model file").locator('input[type="file"]')
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"definitely not a model")
+    uploader.set_input_files(str(bad))
+    expect(page.get_by_text(re.compile(r"The model was not loaded: broken.npz"))).to_be_visible(timeout=30_000)
+    uploader.set_input_files(str(model_path))
+    expect(page.get_by_text(re.compile(rf"Loaded {re.escape(model_path.name)} as run 3"))).to_be_visible(timeout=30_000)
+    wait_for_app(page)
+    assert float(metric_value(page, "Test accuracy")) == pytest.approx(cli_acc, abs=1e-4)
+
+
+def test_a_shared_link_opens_with_its_settings(page, app_url):
+    open_training(page, app_url, "hidden=333&lr=0.02&momentum=0.5&epochs=42&batch=full&seed=9&dtype=float64")
+    assert slider(page, "Hidden units").get_attribute("aria-valuetext") == "333"
+    assert slider(page, "Learning rate").get_attribute("aria-valuetext") == "0.02"
+    assert slider(page, "Epochs").get_attribute("aria-valuetext") == "42"
+    assert slider(page, "Momentum").get_attribute("aria-valuetext") == "0.50"
+    expect(page.get_by_role("switch", name="Full batch")).to_be_checked()
+    expect(page.get_by_role("radio", name="float64 (reference)")).to_be_checked()
+    expect(page.get_by_text("The settings below come from the link you opened.")).to_be_visible()
+    # changing a control updates the address bar
+    set_slider_keys(page, "Hidden units", "ArrowRight")
+    page.wait_for_function("() => location.search.includes('hidden=334')")
+    assert "lr=0.02" in page.url and "batch=full" in page.url
+
+
+def test_four_sessions_train_at_once(browser, app_url):
+    from mlp.data import default_data_path, load_dataset, split_dataset
+    from mlp.train import Hyper, Trainer
+
+    settings = [Hyper(hidden=32, lr=lr, momentum=0.9, epochs=4, batch_size=64, seed=seed)
+                for lr, seed in ((0.1, 1), (0.03, 2), (0.01, 3), (0.003, 4))]
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 800}) for _ in settings]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for pg, h in zip(pages, settings):
+            pg.set_default_timeout(60_000)
+            open_training(pg, app_url, f"hidden={h.hidden}&lr={h.lr}&momentum={h.momentum}&epochs={h.epochs}"
+                                       f"&batch={h.batch_size}&seed={h.seed}")
+        for pg in pages:
+            pg.get_by_role("button", name="Train", exact=True).click()
+        for pg in pages:
+            expect(pg.get_by_text("Run 1 finished")).to_be_visible(timeout=180_000)
+            wait_for_app(pg)
+        shown = [float(metric_value(pg, "Validation accuracy")) for pg in pages]
+        for pg in pages:  # one run each: nothing leaked between sessions
+            expect(pg.locator('[data-testid="stDataFrame"]')).to_be_visible()
+            expect(pg.get_by_text(re.compile(r"^Run 2"))).to_have_count(0)
+    finally:
+        for c in contexts:
+            c.close()
+
+    dataset = load_dataset(default_data_path())
+    split = split_dataset(dataset.images, dataset.labels)
+    expected = []
+    for h in settings:
+        trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, h)
+        trainer.run()
+        expected.append(trainer.evaluate()[3])
+    assert shown == pytest.approx(expected, abs=2e-4)  # 4 decimals shown
+    assert len(set(shown)) == len(shown)

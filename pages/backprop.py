@@ -17,7 +17,7 @@ from mlp.explain import (
 )
 from mlp.network import init_params
 from ui.data_source import current_split, data_source_picker
-from ui.latex import Reveal, aligned, col, fmt, mat, mat_or_const, num, row_labels, shape, sym
+from ui.latex import Reveal, aligned, col, fmt, mat, mat_or_const, num, row_labels, shape, show, sym
 from ui.session import current_model
 
 TINY, REAL = "Tiny network (every number)", "One real letter (784-H-10)"
@@ -109,12 +109,12 @@ def tiny_page():
                 + ", ".join(f"**{n + 1}: {letters[c]}**" for n, c in enumerate(labels)) + ".")
     for line in fit((rf"{ex_rows}\quad {sym('x', x)} = {mat(x)}", cols(x) + 1.5),
                     (rf"{sym('y', ps.y)} = {mat(ps.y, 0)}", cols(ps.y, 0) + 1)):
-        st.latex(line)
+        show(line)
     for line in fit((rf"{sym('W_h', params.w_h)} = {mat(params.w_h)}", cols(params.w_h) + 1),
                     (rf"{sym('b_h', params.b_h)} = {mat(params.b_h)}", cols(params.b_h) * 0.7 + 1),
                     (rf"{units}\quad {sym('W_o', params.w_o)} = {mat(params.w_o)}", cols(params.w_o) + 1.5),
                     (rf"{sym('b_o', params.b_o)} = {mat(params.b_o)}", cols(params.b_o) * 0.7 + 1)):
-        st.latex(line)
+        show(line)
 
     st.header("Forward and backward, step by step")
     titles = ["hidden pre-activations", "ReLU", "logits", "softmax", "loss",
@@ -136,7 +136,7 @@ def tiny_page():
         st.markdown(f"**{i + 1}. {heading}**")
         for line in lines:
             for part in [line] if isinstance(line, str) else line:
-                st.latex(part)
+                show(part)
         if note:
             st.caption(note)
 
@@ -196,9 +196,9 @@ def tiny_page():
 def gradient_check_section(params, x, labels):
     st.header("Gradient check")
     rows, worst = check_gradients(params, x, labels, eps=GRADCHECK_EPS)
-    st.latex(r"n = \frac{L(w + \varepsilon) - L(w - \varepsilon)}{2\varepsilon} \approx a = \frac{\partial L}{\partial w}"
+    show(r"n = \frac{L(w + \varepsilon) - L(w - \varepsilon)}{2\varepsilon} \approx a = \frac{\partial L}{\partial w}"
              rf"\qquad \varepsilon = {num(GRADCHECK_EPS, 5)}")
-    st.latex(r"\text{relative error} = \frac{|a - n|}{|a| + |n|}")
+    show(r"\text{relative error} = \frac{|a - n|}{|a| + |n|}")
     st.caption("n: central difference of mlp.network.loss, a: mlp.core.backpropagation, for every entry w of every "
                "parameter (mlp.gradcheck.gradient_check).")
     st.table(pd.DataFrame({
@@ -226,12 +226,12 @@ def momentum_section(params, x, labels):
     s = PARAM_LABELS[name]
     w, v, g = (getattr(step.params_before, name), getattr(step.velocity_before, name), getattr(step.grads, name))
     v2, w2 = getattr(step.velocity_after, name), getattr(step.params_after, name)
-    st.latex(r"v \leftarrow \gamma\, v + \alpha\, \frac{\partial L}{\partial W}, \qquad W \leftarrow W - v")
+    show(r"v \leftarrow \gamma\, v + \alpha\, \frac{\partial L}{\partial W}, \qquad W \leftarrow W - v")
     st.caption("The velocity v starts at 1e-5 in every entry, as in the report (mlp.train.start_velocity).")
-    st.latex(chain(rf"v_{{{s}}}'", ("", (rf"\gamma\, v_{{{s}}} + \alpha\, \partial L / \partial {s}", 4)),
+    show(chain(rf"v_{{{s}}}'", ("", (rf"\gamma\, v_{{{s}}} + \alpha\, \partial L / \partial {s}", 4)),
                    ("=", (rf"{num(momentum, 2)} \cdot {mat_or_const(v)}", 3 if np.all(v == v.flat[0]) else cols(v) + 1)),
                    ("+", (rf"{num(lr, 2)} \cdot {mat(g, 4)}", cols(g, 4) + 1)), ("=", M(v2, 4))))
-    st.latex(chain(rf"{s}'", ("", (rf"{s} - v_{{{s}}}'", 2.5)), ("=", M(w)), ("-", M(v2, 4)), ("=", M(w2))))
+    show(chain(rf"{s}'", ("", (rf"{s} - v_{{{s}}}'", 2.5)), ("=", M(w)), ("-", M(v2, 4)), ("=", M(w2))))
     m1, m2, m3 = st.columns(3)
     m1.metric("Loss before the step", f"{step.loss_before:.6f}")
     m2.metric("Loss after the step", f"{step.loss_after:.6f}", delta=f"{step.loss_after - step.loss_before:+.6f}",
@@ -301,16 +301,16 @@ def real_page():
     lp = explain_letter(params, xs[int(index)], int(ys[int(index)]), top=10)
     n_hidden = lp.h.shape[0]
 
-    left, right = st.columns([1, 2])
-    with left:
-        st.image(np.kron(lp.image, np.ones((7, 7))), caption=f"{part} image {int(index)}: the letter {LETTERS[lp.label]}",
-                 width=196, clamp=True)
+    left, right = st.columns([1, 2], gap="medium")
+    with left:  # 28 x 28 pixels blown up 8 x (nearest neighbour), then fitted to the column
+        st.image(np.kron(lp.image, np.ones((8, 8))), caption=f"{part} image {int(index)}: the letter {LETTERS[lp.label]}",
+                 width="stretch", clamp=True)
     with right:
         m1, m2, m3 = st.columns(3)
         m1.metric("True letter", LETTERS[lp.label])
         m2.metric("Predicted", LETTERS[lp.predicted])
         m3.metric("Loss −log p_true", f"{lp.loss:.4f}")
-        st.latex(rf"\underset{{1\times 784}}{{x}} \to \underset{{1\times {n_hidden}}}{{z_h}} \to "
+        show(rf"\underset{{1\times 784}}{{x}} \to \underset{{1\times {n_hidden}}}{{z_h}} \to "
                  rf"\underset{{1\times {n_hidden}}}{{h}} \to \underset{{1\times 10}}{{o}} \to \underset{{1\times 10}}{{p}}")
         st.caption(f"{lp.active} of {n_hidden} hidden units fire (h > 0); the others are masked out of the backward pass.")
 
@@ -325,8 +325,8 @@ def real_page():
 
     st.header("Logits, probabilities and dL/do")
     labels10 = row_labels(LETTERS[: lp.o.shape[0]])
-    st.latex(r"o = h W_o + b_o, \qquad p = \mathrm{softmax}(o), \qquad \frac{\partial L}{\partial o} = p - y")
-    st.latex(rf"{labels10}\quad o = {col(lp.o)} \quad p = {col(lp.p)} \quad p - y = {col(lp.dl_do)}")
+    show(r"o = h W_o + b_o, \qquad p = \mathrm{softmax}(o), \qquad \frac{\partial L}{\partial o} = p - y")
+    show(rf"{labels10}\quad o = {col(lp.o)} \quad p = {col(lp.p)} \quad p - y = {col(lp.dl_do)}")
     probs = pd.DataFrame({"letter": list(LETTERS[: lp.p.shape[0]]), "p": lp.p,
                           "role": ["true letter" if j == lp.label else "other" for j in range(lp.p.shape[0])]})
     st.altair_chart(
@@ -339,14 +339,19 @@ def real_page():
 
     st.header("Backward: the shapes, and where the gradient goes")
     norms = lp.grad_norms()
-    st.latex(aligned(
+    show(aligned(
         rf"\delta_o &= p - y & &{shape(lp.dl_do)}",
-        rf"\partial L/\partial W_o &= h^\top \delta_o & &{n_hidden}{{\times}}10, \; \|\cdot\| = {num(norms['w_o'], 4)}",
-        rf"\delta_h &= (\delta_o W_o^\top) \odot \mathbf 1[z_h > 0] & &1{{\times}}{n_hidden}, \; "
-        rf"\text{{{lp.active} nonzero}}",
-        rf"\partial L/\partial W_h &= x^\top \delta_h & &784{{\times}}{n_hidden}, \; \|\cdot\| = {num(norms['w_h'], 4)}, \;"
-        rf"\text{{{lp.nonzero_grad_columns()} nonzero columns}}",
+        rf"\partial L/\partial W_o &= h^\top \delta_o & &{n_hidden}{{\times}}10",
+        rf"\delta_h &= (\delta_o W_o^\top) \odot \mathbf 1[z_h > 0] & &1{{\times}}{n_hidden}",
+        rf"\partial L/\partial W_h &= x^\top \delta_h & &784{{\times}}{n_hidden}",
     ))
+    st.table(pd.DataFrame({
+        "gradient": ["dL/dW_o", "dL/db_o", "dL/dW_h", "dL/db_h"],
+        "shape": [" × ".join(map(str, getattr(lp.grads, n).shape)) for n in ("w_o", "b_o", "w_h", "b_h")],
+        "norm": [fmt(norms[n], ".4f") for n in ("w_o", "b_o", "w_h", "b_h")],
+        "hidden units it reaches": [f"{n_hidden} (all)", "—", f"{lp.nonzero_grad_columns()} of {n_hidden} columns nonzero",
+                                    f"{lp.nonzero_grad_columns()} of {n_hidden} entries nonzero"],
+    }).set_index("gradient"))
     st.caption("With one example N = 1. Only the columns of dL/dW_h that belong to firing units are nonzero, and "
                "within a column only the pixels that are not 0 (x^T δ_h is an outer product).")
     report_map_section()

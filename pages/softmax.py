@@ -10,7 +10,7 @@ import streamlit as st
 
 from mlp.core import LETTERS
 from mlp.explain import finite_difference_logits, overflow_demo, softmax_ce
-from ui.latex import Reveal, aligned, col, fmt, labelled, num, row_labels
+from ui.latex import Reveal, aligned, col, fmt, labelled, num, row_labels, show
 
 DEFAULT_LOGITS = (2.0, 1.0, 0.1, -1.0, 0.5, -0.5, 1.5, -2.0, 0.0, 0.8)
 FD_EPS = 1e-5
@@ -86,7 +86,7 @@ def step(i, title, *lines, note=None, chart=None):
         return False
     st.subheader(f"{i + 1}. {title}")
     for line in lines:
-        st.latex(line)
+        show(line)
     if chart is not None:
         st.altair_chart(chart, width="stretch")
     if note:
@@ -135,7 +135,7 @@ reveal.next_button()
 # ---- finite differences -------------------------------------------------------------------------
 st.header("Check it with finite differences")
 fd = finite_difference_logits(ex.o, c, eps=FD_EPS)
-st.latex(r"\frac{\partial L}{\partial o_j} \approx \frac{L(\mathbf o + \varepsilon\,\mathbf e_j) - L(\mathbf o - \varepsilon\,\mathbf e_j)}{2\varepsilon},"
+show(r"\frac{\partial L}{\partial o_j} \approx \frac{L(\mathbf o + \varepsilon\,\mathbf e_j) - L(\mathbf o - \varepsilon\,\mathbf e_j)}{2\varepsilon},"
          rf"\qquad \varepsilon = {num(FD_EPS, 6)}")
 st.table(pd.DataFrame({
     "class": list(letters),
@@ -157,8 +157,8 @@ scale = ctrl_scale.select_slider("Scale the logits by s", SCALES, value=1, key="
 kind = ctrl_kind.radio("Softmax to use", [NAIVE, STABLE], key="sm_kind")
 ov = overflow_demo(ex.o, c, scale)
 if kind == NAIVE:
-    st.latex(r"p_k = \frac{e^{s o_k}}{\sum_j e^{s o_j}}")
-    st.latex(rf"{L_}\quad s\,\mathbf o = {col(ov.scaled, 1)} \quad e^{{s\mathbf o}} = {col(ov.naive_exp)} \quad "
+    show(r"p_k = \frac{e^{s o_k}}{\sum_j e^{s o_j}}")
+    show(rf"{L_}\quad s\,\mathbf o = {col(ov.scaled, 1)} \quad e^{{s\mathbf o}} = {col(ov.naive_exp)} \quad "
              rf"\mathbf p = \frac{{e^{{s\mathbf o}}}}{{{num(ov.naive_sum)}}} = {col(ov.naive_p)}")
     if ov.naive_ok:
         st.success("The naive softmax is still fine at this scale: no $e^{so}$ overflowed.")
@@ -166,15 +166,15 @@ if kind == NAIVE:
         st.error("Overflow: $e^{so}$ is larger than the largest float64 (about 1.8e308) once $so$ passes ~709.8, "
                  "so it becomes inf, and inf / inf = NaN.")
 else:
-    st.latex(r"p_k = \frac{e^{s o_k - m}}{\sum_j e^{s o_j - m}}, \qquad m = \max_j s o_j = " + num(ov.scaled.max(), 1))
-    st.latex(rf"{L_}\quad s\,\mathbf o = {col(ov.scaled, 1)} \quad s\,\mathbf o - m = {col(ov.shifted, 1)} \quad "
+    show(r"p_k = \frac{e^{s o_k - m}}{\sum_j e^{s o_j - m}}, \qquad m = \max_j s o_j = " + num(ov.scaled.max(), 1))
+    show(rf"{L_}\quad s\,\mathbf o = {col(ov.scaled, 1)} \quad s\,\mathbf o - m = {col(ov.shifted, 1)} \quad "
              rf"e^{{s\mathbf o - m}} = {col(ov.stable_exp)} \quad \mathbf p = \frac{{e^{{s\mathbf o - m}}}}{{{num(ov.stable_sum)}}}"
              rf" = {col(ov.stable_p)}")
     st.success("Exact at any scale: the largest exponent is $e^0 = 1$, so nothing overflows "
                "(multiplying top and bottom by $e^{-m}$ does not change p).")
 
 st.subheader("And the log: log of a zero probability vs log-softmax")
-st.latex(r"\log p_c = (s o_c - m) - \log \sum_j e^{s o_j - m}\quad\text{(log-softmax, never } \log 0\text{)}")
+show(r"\log p_c = (s o_c - m) - \log \sum_j e^{s o_j - m}\quad\text{(log-softmax, never } \log 0\text{)}")
 st.table(pd.DataFrame({
     "route": ["log(naive softmax)", "log(stable softmax)", "log_softmax (mlp.core.log_softmax)"],
     f"p_{true_letter} first": [fmt(ov.naive_p[c], ".4g"), fmt(ov.stable_p[c], ".4g"), "(not formed)"],
@@ -214,8 +214,8 @@ MISTAKES = [
 ]
 for title, wrong, right, why in MISTAKES:
     st.markdown(f"**{title}.** {why}")
-    st.latex(aligned(rf"\text{{report:}}\quad & {wrong}", rf"\text{{correct:}}\quad & {right}"))
+    show(aligned(rf"\text{{report:}}\quad & {wrong}", rf"\text{{correct:}}\quad & {right}"))
 st.markdown("With your numbers:")
-st.latex(rf"{L_}\quad \underbrace{{{col(ex.report_result, 0)}}}_{{\text{{report: }} -y_j - y_j}} \qquad "
+show(rf"{L_}\quad \underbrace{{{col(ex.report_result, 0)}}}_{{\text{{report: }} -y_j - y_j}} \qquad "
          rf"\underbrace{{{col(ex.grad)}}}_{{\text{{correct: }} p_j - y_j}} \qquad "
          rf"\underbrace{{{col(fd.numeric)}}}_{{\text{{finite differences}}}}")

@@ -20,7 +20,7 @@ def fmt(v, spec=".4f"):
         return "NaN"
     if math.isinf(v):
         return "inf" if v > 0 else "−inf"
-    return format(v, spec).replace("-", "−")
+    return format(v + 0.0, spec).replace("-", "−")  # + 0.0 turns -0.0 into 0.0
 
 
 def num(v, digits=3, sci=True):
@@ -111,8 +111,17 @@ def sym(name, a):
 
 
 def aligned(*rows):
-    """Rows of an aligned block (each row uses & once, at the = sign)."""
-    return r"\begin{aligned}" + r" \\[4pt] ".join(rows) + r"\end{aligned}"
+    """Rows of an aligned block (each row uses & once, at the = sign); each row ends in a thin space (see ``show``)."""
+    return r"\begin{aligned}" + r" \\[4pt] ".join(row + r"\," for row in rows) + r"\end{aligned}"
+
+
+def show(tex):
+    """``st.latex`` with a thin space at the end.
+
+    KaTeX draws matrix brackets and underbraces about 2 px past the right edge of their box; at the end of a
+    formula that makes the LaTeX block 2 px wider than its content and gives it a horizontal scroll bar.
+    """
+    st.latex(tex + r"\,")
 
 
 def letters_tag(labels, letters="ABCDEFGHIJ"):

@@ -197,7 +197,7 @@ def gradient_check_section(params, x, labels):
     st.header("Gradient check")
     rows, worst = check_gradients(params, x, labels, eps=GRADCHECK_EPS)
     show(r"n = \frac{L(w + \varepsilon) - L(w - \varepsilon)}{2\varepsilon} \approx a = \frac{\partial L}{\partial w}"
-             rf"\qquad \varepsilon = {num(GRADCHECK_EPS, 5)}")
+             rf"\qquad \varepsilon = {num(GRADCHECK_EPS)}")
     show(r"\text{relative error} = \frac{|a - n|}{|a| + |n|}")
     st.caption("n: central difference of mlp.network.loss, a: mlp.core.backpropagation, for every entry w of every "
                "parameter (mlp.gradcheck.gradient_check).")

@@ -136,7 +136,7 @@ reveal.next_button()
 st.header("Check it with finite differences")
 fd = finite_difference_logits(ex.o, c, eps=FD_EPS)
 show(r"\frac{\partial L}{\partial o_j} \approx \frac{L(\mathbf o + \varepsilon\,\mathbf e_j) - L(\mathbf o - \varepsilon\,\mathbf e_j)}{2\varepsilon},"
-         rf"\qquad \varepsilon = {num(FD_EPS, 6)}")
+         rf"\qquad \varepsilon = {num(FD_EPS)}")
 st.table(pd.DataFrame({
     "class": list(letters),
     "analytic p_j − y_j": [fmt(v, ".10f") for v in fd.analytic],

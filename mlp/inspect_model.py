@@ -277,7 +277,7 @@ def framed(imgs, margin=4, line=1, line_colour=(150, 150, 150), background=(255,
     return out
 
 
-def colour_bar(scale, width=480, height=60, low="negative", high="positive", decimals=2):
+def colour_bar(scale, width=480, height=60, low="negative", high="positive", digits=2):
     """A legend for the colour map as an RGB uint8 image (height, width, 3).
 
     A gradient strip from -scale (left) through 0 (white, centre) to +scale
@@ -299,15 +299,25 @@ def colour_bar(scale, width=480, height=60, low="negative", high="positive", dec
     if scale is None:
         left, right = "-max|w|", "+max|w|"
     else:
-        left, right = f"-{scale:.{decimals}f}", f"+{scale:.{decimals}f}"
+        left, right = f"-{scale:.{digits}g}", f"+{scale:.{digits}g}"
     y = strip_h + 6
-    labels = ((pad, left, 0.0), (pad + strip_w // 4, low, 0.5), (width // 2, "0", 0.5),
-              (pad + 3 * strip_w // 4, high, 0.5), (pad + strip_w - 1, right, 1.0))
-    for i, (x, text, align) in enumerate(labels):
-        if i % 2 == 0:  # a tick under the numbers
-            draw.line([x, strip_h + 2, x, strip_h + 5], fill=(60, 60, 60))
+    numbers = ((pad, left, 0.0), (width // 2, "0", 0.5), (pad + strip_w - 1, right, 1.0))
+    spans = [_span(draw, font, x, text, align) for x, text, align in numbers]
+    words = (((spans[0][1] + spans[1][0]) / 2, low, 0.5), ((spans[1][1] + spans[2][0]) / 2, high, 0.5))  # midway
+    for x, text, align in numbers:
+        draw.line([x, strip_h + 2, x, strip_h + 5], fill=(60, 60, 60))
         draw.text((x - align * draw.textlength(text, font=font), y), text, fill=(30, 30, 30), font=font)
+    for x, text, align in words:  # only where they fit between the numbers
+        lo, hi = _span(draw, font, x, text, align)
+        if text and all(hi + 6 <= a or lo - 6 >= b for a, b in spans) and lo >= 0 and hi <= width:
+            draw.text((lo, y), text, fill=(30, 30, 30), font=font)
     return np.asarray(pil)
+
+
+def _span(draw, font, x, text, align):
+    """(left, right) pixel extent of ``text`` drawn at x with the given alignment (0 left, 0.5 centre, 1 right)."""
+    w = draw.textlength(text, font=font)
+    return x - align * w, x - align * w + w
 
 
 def _font(size):

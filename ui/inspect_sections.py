@@ -75,11 +75,11 @@ def units_section(model, split, data_key):
     n_pages = -(-hidden // GRID_PAGE)
     st.session_state["wg_page"] = min(max(int(st.session_state.get("wg_page", 1)), 1), n_pages)
     page_no = st.session_state["wg_page"]
-    p1, p2, p3, p4 = st.columns([1, 1, 1, 3], vertical_alignment="bottom")
+    p1, p2, p3, _ = st.columns([1, 1, 1, 1.5], vertical_alignment="bottom")
     p1.button("◀ Previous", on_click=_turn, args=(-1, n_pages), disabled=page_no <= 1, key="wg_prev", width="stretch")
     p2.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key="wg_page")
     p3.button("Next ▶", on_click=_turn, args=(1, n_pages), disabled=page_no >= n_pages, key="wg_next", width="stretch")
-    p4.image(im.colour_bar(None if mode == "unit" else float(scales[0]), width=400), output_format="PNG",
+    st.image(im.colour_bar(None if mode == "unit" else float(scales[0]), width=440), output_format="PNG",
              alt=f"{SMOOTH} colour scale: blue negative, white zero, red positive weights")
 
     first = (page_no - 1) * GRID_PAGE
@@ -93,24 +93,23 @@ def units_section(model, split, data_key):
         st.session_state["wg_unit"] = options[0]
     unit = st.selectbox("Look closer at unit", options, key="wg_unit", format_func=lambda u: f"#{u}")
     stats = iv.unit_stats(model.key, data_key, unit, 12, params, split.x_train)
-    d1, d2, d3 = st.columns([1.1, 1.2, 1.7])
+    d1, d2 = st.columns([1, 1.6])
     with d1:
         st.markdown(f"**Unit #{unit}: its input weights**")
         st.image(im.upscale(tiles[unit], BIG_ZOOM), output_format="PNG")
         st.image(im.colour_bar(float(scales[unit]), width=28 * BIG_ZOOM, height=52, low="", high=""), output_format="PNG",
                  alt=f"{SMOOTH} colour scale of unit {unit}: from -{scales[unit]:.2f} (blue) to +{scales[unit]:.2f} (red)")
-        st.caption(f"‖w‖ = {stats.norm:.2f}, bias {stats.bias:+.3f}; it fires (h > 0) on "
-                   f"{stats.fraction_active:.1%} of the {len(split.y_train):,} training letters.")
     with d2:
         st.markdown("**Its votes: outgoing weights to A..J**")
         st.vega_lite_chart(iv.outgoing_spec(model.key, unit, stats.outgoing), width="stretch")
-    with d3:
-        st.markdown("**The training letters that make it fire most**")
-        if len(stats.rows):
-            gallery(split.x_train, stats.rows,
-                    [f"{LETTERS[split.y_train[r]]}  h={a:.2f}" for r, a in zip(stats.rows, stats.activations)], GRID_ZOOM)
-        else:
-            st.info("This unit never fires on the training letters (a dead unit).")
+        st.caption(f"‖w‖ = {stats.norm:.2f}, bias {stats.bias:+.3f}; it fires (h > 0) on "
+                   f"{stats.fraction_active:.1%} of the {len(split.y_train):,} training letters.")
+    st.markdown(f"**The training letters that make unit #{unit} fire most**")
+    if len(stats.rows):
+        gallery(split.x_train, stats.rows,
+                [f"{LETTERS[split.y_train[r]]}  h={a:.2f}" for r, a in zip(stats.rows, stats.activations)], GRID_ZOOM)
+    else:
+        st.info("This unit never fires on the training letters (a dead unit).")
 
 
 # ----- mistakes ----------------------------------------------------------------------------------

@@ -238,15 +238,17 @@ def outgoing_chart(outgoing, height=260):
 def probability_chart(probs, height=280):
     """Bar chart of the network's probabilities for A..J, the predicted letter highlighted."""
     best = int(np.argmax(probs))
-    df = pd.DataFrame({"letter": list(LETTERS[: len(probs)]), "probability": np.asarray(probs, float),
-                       "predicted": [i == best for i in range(len(probs))]})
+    probs = np.asarray(probs, float)
+    df = pd.DataFrame({"letter": list(LETTERS[: len(probs)]), "probability": probs,
+                       "predicted": [i == best for i in range(len(probs))],
+                       "label": [f"{q:.0%}" if q >= 0.005 else "" for q in probs]})  # no wall of "0%"
     bars = alt.Chart(df).mark_bar().encode(
         x=alt.X("letter:N", sort=list(LETTERS), title="letter", axis=alt.Axis(labelAngle=0, labelOverlap=False, **AXIS)),
         y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability", axis=alt.Axis(format=".0%", **AXIS)),
         color=alt.condition(alt.datum.predicted, alt.value(POSITIVE), alt.value("#9ecae1")),
         tooltip=["letter", alt.Tooltip("probability:Q", format=".1%")],
     )
-    text = bars.mark_text(dy=-8, fontSize=13).encode(text=alt.Text("probability:Q", format=".0%"))
+    text = bars.mark_text(dy=-8, fontSize=13).encode(text="label:N")
     return (bars + text).properties(height=height)
 
 

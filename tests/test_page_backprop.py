@@ -173,3 +173,12 @@ def test_real_letter_with_the_sessions_model(data_dir):
     lp = explain_letter(params, split.x_valid[0], int(split.y_valid[0]))
     assert any("the session's current model" in c.value and "784-8-10" in c.value for c in at.caption)
     assert float({m.label: m.value for m in at.metric}["Loss −log p_true"]) == pytest.approx(lp.loss, abs=1e-4)
+
+
+def test_gradient_check_explains_a_reading_above_1e6():
+    at = run(AppTest.from_file(PAGE, default_timeout=90))
+    at.slider(key="bp_k").set_value(2)
+    at.number_input(key="bp_seed").set_value(136)
+    run(at)
+    assert not at.success or not any("agree" in s.value for s in at.success)
+    assert any("above 1e-6" in w.value and "float64 rounds the loss" in w.value for w in at.warning)

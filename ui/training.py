@@ -12,7 +12,7 @@ click starts a full rerun that takes effect as soon as the current chunk
 
 from __future__ import annotations
 
-from dataclasses import replace
+import threading
 
 import altair as alt
 import pandas as pd
@@ -46,6 +46,8 @@ from ui.session import set_current_model
 
 CHUNK_SECONDS = 0.45  # training work per fragment run
 RUN_EVERY = 0.4  # the fragment's rerun interval while a run is active (runs queue, so chunks go back to back)
+LOCK_WAIT = 0.5  # seconds a session waits for its training turn before it just redraws
+_TRAIN_TURN = threading.Lock()  # one training chunk at a time in this server process (see advance)
 MAX_RUNS = 20  # runs kept in a session's history (the oldest go first)
 MAX_POINTS = 60  # draw a dot per epoch up to this many epochs
 
@@ -378,12 +380,29 @@ def draw_figures(history):
         col.metric(label, _fmt(value), delta=delta, delta_color="inverse" if "loss" in key else "normal")
 
 
+def advance(live):
+    """One chunk of training, if this session gets the server's training turn within LOCK_WAIT seconds.
+
+    Sessions take turns (one chunk at a time per server process): numpy's
+    BLAS already uses every core, and several sessions multiplying at once
+    oversubscribe them, which made four concurrent runs many times slower
+    than four runs one after the other. A session that does not get its turn
+    just redraws and tries again at its next rerun, so its buttons still
+    answer promptly.
+    """
+    if _TRAIN_TURN.acquire(timeout=LOCK_WAIT):
+        try:
+            live.advance(CHUNK_SECONDS)
+        finally:
+            _TRAIN_TURN.release()
+
+
 def _live_fragment():
     live = st.session_state.get(LIVE)
     if live is None:
         return
     if live.active:
-        live.advance(CHUNK_SECONDS)
+        advance(live)
         if live.finished:
             finish_run(live)
             st.rerun()

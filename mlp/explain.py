@@ -495,13 +495,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def source_line(obj, needle):
     """'mlp/<file>.py:<line>' of the first line of function/module ``obj`` whose text contains ``needle``.
 
-    Raises LookupError when no line does (so a renamed line cannot go unnoticed).
+    ``needle`` may be a tuple of alternatives, tried in order (for a line written in more than one way).
+    Raises LookupError when no line matches (so a renamed line cannot go unnoticed).
     """
     lines, start = inspect.getsourcelines(obj)
     path = Path(inspect.getsourcefile(obj)).resolve().relative_to(ROOT).as_posix()
-    for offset, text in enumerate(lines):
-        if needle in text:
-            return f"{path}:{start + offset if start else offset + 1}"
+    for alternative in (needle,) if isinstance(needle, str) else needle:
+        for offset, text in enumerate(lines):
+            if alternative in text:
+                return f"{path}:{start + offset if start else offset + 1}"
     raise LookupError(f"{needle!r} not found in {path}")
 
 
@@ -521,7 +523,8 @@ _REPORT_MAP = (
     (r"\partial L / \partial b_o = \mathbf 1^\top \delta_o", "backpropagation(...)", core.backpropagation, "dbo = np.sum"),
     (r"\delta_h = (\delta_o W_o^\top) \odot \mathbf 1[z_h > 0]", "backpropagation(...)", core.backpropagation,
      "delta_h = (delta_o @ w_o.T)"),
-    (r"\mathbf 1[z_h > 0]", "backpropagation(...): o[o >= 0] = 1", core.relu_grad, "return (z > 0)"),
+    (r"\mathbf 1[z_h > 0]", "backpropagation(...): o[o >= 0] = 1", core.backpropagation,
+     ("* (z_h > 0)", "relu_grad(z_h)")),
     (r"\partial L / \partial W_h = x^\top \delta_h", "backpropagation(...)", core.backpropagation, "dwh = x.T @ delta_h"),
     (r"\partial L / \partial b_h = \mathbf 1^\top \delta_h", "backpropagation(...)", core.backpropagation, "dbh = np.sum"),
     (r"v \leftarrow \gamma v + \alpha g", "learning(): vwh = gamma * vwh + alpha * dwh", train.momentum_step,

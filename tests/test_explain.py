@@ -270,7 +270,7 @@ def test_report_map_points_at_lines_that_compute_the_formula():
         path, line = row["mlp"].rsplit(":", 1)
         text = (root / path).read_text().splitlines()[int(line) - 1]
         needle = next(n for f, r, o, n in explain._REPORT_MAP if f == row["formula"])
-        assert needle in text, (row, text)
+        assert any(alt in text for alt in ((needle,) if isinstance(needle, str) else needle)), (row, text)
     assert any(r["mlp"].startswith("mlp/core.py:") and "dwo" in (root / "mlp/core.py").read_text().splitlines()[
         int(r["mlp"].rsplit(":", 1)[1]) - 1] for r in rows)
 

@@ -227,7 +227,7 @@ def test_a_text_file_gets_a_clear_message():
 
 
 def test_session_model_and_model_upload(split, shipped):
-    from ui.session import CurrentModel
+    from ui.session import MODEL_KEY, CurrentModel
 
     hyper = Hyper(hidden=16, lr=0.1, momentum=0.9, epochs=1, batch_size=256, seed=1)
     trainer = Trainer(split.x_train[:2000], split.y_train[:2000], split.x_valid[:200], split.y_valid[:200], hyper)
@@ -235,7 +235,7 @@ def test_session_model_and_model_upload(split, shipped):
     from mlp.model_io import Model
 
     at = AppTest.from_file(PAGE, default_timeout=120)
-    at.session_state["current_model"] = CurrentModel(Model(trainer.params, hyper, trainer.history), None, "trained")
+    at.session_state[MODEL_KEY] = CurrentModel(Model(trainer.params, hyper, trainer.history), None, "trained")
     at.run()
     assert not at.exception
     assert "784-16-10 network trained in this session" in markdown_text(at)

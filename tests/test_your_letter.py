@@ -142,3 +142,12 @@ def test_border_level_and_ink_box():
     assert yl.border_level(g) == 0.0
     assert yl.ink_box(g) == (5, 10, 9, 20)
     assert yl.ink_box(np.zeros((5, 5))) is None
+
+
+def test_deep_greyscale_modes_are_scaled_not_clipped():
+    ramp = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.int32)  # 0..65520, a 16-bit range in mode "I"
+    grey = yl._to_grey(Image.fromarray(ramp, "I"))
+    assert grey.max() == pytest.approx(65520 * 255 / 65535) and grey.min() == 0
+    assert np.all(np.diff(grey.ravel()) >= 0)  # still a ramp, not clipped to white
+    small = yl._to_grey(Image.fromarray(np.full((8, 8), 200, np.int32), "I"))  # 8-bit values stay as they are
+    assert np.all(small == 200)

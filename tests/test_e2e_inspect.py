@@ -21,6 +21,7 @@ from ui.inspect_sections import GRID_PAGE as N
 pytestmark = pytest.mark.e2e
 
 SIZES = {"1280x800": (1280, 800), "1024x768": (1024, 768)}
+WAIT = 20_000  # ms for a rerun to show (CI machines are busy)
 
 
 def letter_file(tmp_path, ch="E"):
@@ -62,7 +63,7 @@ def test_inspection_after_training(page, app_url, tmp_path):
     train_quick_run(page, app_url)
     page.get_by_role("link", name="Inspection").click()
     wait_for_app(page)
-    expect(page.get_by_text(re.compile(r"784-\d+-10 network trained in this session"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"784-\d+-10 network trained in this session"))).to_be_visible(timeout=WAIT)
 
     # --- the weight grid: page through it
     caption = page.get_by_text(re.compile(r"Units ranked \d+ to \d+ of \d+"))
@@ -72,11 +73,11 @@ def test_inspection_after_training(page, app_url, tmp_path):
     shoot_all(page, "units", page.get_by_text("Order units by"))
     for first in (N + 1, 2 * N + 1):
         page.get_by_role("button", name="Next ▶").click()
-        expect(caption).to_contain_text(f"Units ranked {first} to {first + N - 1}")
+        expect(caption).to_contain_text(f"Units ranked {first} to {first + N - 1}", timeout=WAIT)
         wait_for_app(page)
     expect(grid_first).to_have_text(f"#{2 * N}")
     page.get_by_role("button", name="◀ Previous").click()
-    expect(caption).to_contain_text(f"Units ranked {N + 1} to {2 * N}")
+    expect(caption).to_contain_text(f"Units ranked {N + 1} to {2 * N}", timeout=WAIT)
     wait_for_app(page)
     shoot_all(page, "units_detail", page.get_by_text("Look closer at unit"))
 
@@ -85,7 +86,7 @@ def test_inspection_after_training(page, app_url, tmp_path):
     chart = visible_tab(page).locator('[data-testid="stVegaLiteChart"]').first
     chart.scroll_into_view_if_needed()
     cells = chart.locator("path[aria-label*='; true: ']")
-    expect(cells).to_have_count(100)
+    expect(cells).to_have_count(100, timeout=WAIT)
     labels = cells.evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
     parsed = [(re.search(r"; true: ([A-J]);", s).group(1), re.search(r"predicted as: ([A-J]);", s).group(1),
                int(re.search(r"; letters: (\d+);", s).group(1))) for s in labels]
@@ -98,15 +99,15 @@ def test_inspection_after_training(page, app_url, tmp_path):
     box = cell.bounding_box()
     page.mouse.click(box["x"] + 5, box["y"] + 5)  # a corner of the cell, off its number
     wait_for_app(page)
-    expect(current).to_have_text(re.compile(rf"^{n:,} letters {t} misread as {p}"))
+    expect(current).to_have_text(re.compile(rf"^{n:,} letters {t} misread as {p}"), timeout=WAIT)
     shown = visible_tab(page).locator('[data-testid="stImageCaption"]', has_text=re.compile(rf"^{t}→{p} \d+%$"))
-    expect(shown).to_have_count(min(n, 24))
+    expect(shown).to_have_count(min(n, 24), timeout=WAIT)
     shoot_all(page, "confusion", visible_tab(page).get_by_text("Show", exact=True))
 
     # --- mistakes gallery
     page.get_by_role("tab", name="Mistakes").click()
     gallery = visible_tab(page).locator('[data-testid="stImageCaption"]', has_text=re.compile(r"^[A-J] read as [A-J] \d+%$"))
-    expect(gallery.first).to_be_visible()
+    expect(gallery.first).to_be_visible(timeout=WAIT)
     texts = gallery.all_inner_texts()
     assert all(m.group(1) != m.group(2) for m in (re.match(r"^([A-J]) read as ([A-J])", s) for s in texts))
     confidences = [int(re.search(r"(\d+)%$", s).group(1)) for s in texts]
@@ -154,7 +155,7 @@ def test_model_file_loaded_in_the_sidebar(page, app_url, tmp_path):
     sidebar.locator('[data-testid="stFileUploader"]', has_text="Load a model file").locator('input[type="file"]') \
         .set_input_files(str(path))
     expect(page.get_by_text("784-48-10 network loaded in this session")).to_be_visible(timeout=30_000)
-    expect(page.get_by_text(f"Units ranked 1 to {N} of 48")).to_be_visible()
+    expect(page.get_by_text(f"Units ranked 1 to {N} of 48")).to_be_visible(timeout=WAIT)
     page.get_by_role("button", name="Next ▶").click()
-    expect(page.get_by_text(f"Units ranked {N + 1} to 48 of 48")).to_be_visible()
+    expect(page.get_by_text(f"Units ranked {N + 1} to 48 of 48")).to_be_visible(timeout=WAIT)
     assert np.isfinite(trainer.history[-1]["train_loss"])

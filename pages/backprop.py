@@ -18,7 +18,10 @@ from mlp.explain import (
 from mlp.network import init_params
 from ui.data_source import current_split, data_source_picker
 from ui.latex import Reveal, aligned, col, fmt, mat, mat_or_const, num, row_labels, shape, show, sym
+from ui.router import ensure_router
 from ui.session import current_model
+
+ensure_router()
 
 TINY, REAL = "Tiny network (every number)", "One real letter (784-H-10)"
 FRESH, SESSION = "A fresh 784-H-10 network (seed)", "The session's current model"

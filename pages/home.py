@@ -7,6 +7,9 @@ from mlp.core import LETTERS
 from mlp.data import DataError
 from mlp.inspect_model import upscale
 from ui.data_source import data_source_picker
+from ui.router import ensure_router
+
+ensure_router()
 
 SAMPLES_PER_LETTER = 12
 

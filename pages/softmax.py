@@ -11,6 +11,9 @@ import streamlit as st
 from mlp.core import LETTERS
 from mlp.explain import finite_difference_logits, overflow_demo, softmax_ce
 from ui.latex import Reveal, aligned, col, fmt, labelled, num, row_labels, show
+from ui.router import ensure_router
+
+ensure_router()
 
 DEFAULT_LOGITS = (2.0, 1.0, 0.1, -1.0, 0.5, -0.5, 1.5, -2.0, 0.0, 0.8)
 FD_EPS = 1e-5

@@ -545,15 +545,14 @@ def family_folds(families, k=JUNK_FOLDS, seed=0):
     return np.array([fold_of[f] for f in families], dtype=np.int64)
 
 
-def _train_predict(x_tr, y_tr, x_te, epochs, seed, log):
+def _train_predict(x_tr, y_tr, x_te, epochs, seed):
     """Train the project's MLP (784-1000-10) on x_tr and predict labels of x_te."""
     from mlp.network import predict
     from mlp.train import Hyper, Trainer
 
     hyper = Hyper(hidden=1000, lr=0.1, momentum=0.9, epochs=epochs, batch_size=128, seed=seed,
                   dtype="float32")
-    n_val = min(1000, len(x_te))
-    trainer = Trainer(x_tr, y_tr, x_te[:n_val], np.zeros(n_val, dtype=np.int64), hyper)
+    trainer = Trainer(x_tr, y_tr, x_tr[:0], y_tr[:0], hyper)  # no validation rows needed
     for _ in range(epochs):
         trainer.step_epoch()
     return np.asarray(predict(trainer.params, x_te))
@@ -571,7 +570,7 @@ def junk_scores(images, families, epochs=10, seed=0, folds=JUNK_FOLDS, log=print
         tr_mask = np.repeat(fold != k, 10)
         te_mask = np.repeat(fold == k, 10)
         t0 = time.time()
-        pred = _train_predict(x[tr_mask], y[tr_mask], x[te_mask], epochs, seed + k, log)
+        pred = _train_predict(x[tr_mask], y[tr_mask], x[te_mask], epochs, seed + k)
         ok = (pred == y[te_mask]).reshape(-1, 10).sum(axis=1)
         right[te_faces] = ok
         log(f"  junk fold {k}: {len(te_faces)} faces, letter accuracy {ok.sum() / (10 * len(te_faces)):.3f}, "
@@ -585,6 +584,14 @@ def junk_scores(images, families, epochs=10, seed=0, folds=JUNK_FOLDS, log=print
 
 PROVENANCE_COLUMNS = ["index", "label", "letter", "face", "font_file", "face_index", "family",
                       "style", "package", "licence"]
+
+
+def _read_text(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def build(workdir=DEFAULT_WORKDIR, out="data/letters.npz", provenance="data/letters_provenance.tsv.gz",
@@ -624,7 +631,7 @@ def build(workdir=DEFAULT_WORKDIR, out="data/letters.npz", provenance="data/lett
         families = [family_key(f["family"], f["path"]) for f in uniq]
         cache = os.path.join(workdir, f"junk_scores_{seed}_{junk_epochs}_{len(uniq)}.npy")
         digest = hashlib.sha1(images.tobytes()).hexdigest()
-        if os.path.exists(cache) and open(cache + ".sha1").read() == digest:
+        if os.path.exists(cache) and _read_text(cache + ".sha1") == digest:
             right = np.load(cache)
         else:
             right = junk_scores(images, families, epochs=junk_epochs, seed=seed, log=log)
@@ -755,8 +762,8 @@ def write_readme(path, s, faces, seed, junk_epochs, out, provenance):
         f"data/{prov_name}, data/README.md",
         "```",
         "",
-        "Renders are cached in `/tmp/letters_work` (`--workdir`); the first run takes about 10 minutes on "
-        "2 cores. The same font packages, library versions and seed give the same bytes; this build used "
+        "Renders are cached in `/tmp/letters_work` (`--workdir`); the first run takes 10 to 15 minutes "
+        "on 2 cores. The same font packages, library versions and seed give the same bytes; this build used "
         f"{_versions()}. The junk filter trains in float32, so on another machine's BLAS a face on the "
         "border of the 3-of-10 rule could flip.",
         "",

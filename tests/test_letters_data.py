@@ -113,3 +113,68 @@ def test_readme_lists_licences(rows):
     readme = (DATA / "README.md").read_text(encoding="utf-8")
     for lic in {r["licence"] for r in rows}:
         assert lic in readme, f"data/README.md does not mention {lic}"
+
+
+# --- the generator's pieces that need no fonts (mlp/letters.py) ---------------------------------
+
+
+def test_stretch_fills_the_box_ignoring_aspect():
+    from mlp.letters import stretch
+
+    bar = np.full((60, 12), 255, dtype=np.uint8)  # a tall thin 'I'
+    out = stretch(bar)
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    assert out.min() > 200, "a solid ink box becomes a (near) solid block, as in notMNIST"
+
+
+def test_dedup_drops_near_copies_and_keeps_the_first():
+    from mlp.letters import dedup
+
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, size=(4, 10, 28, 28), dtype=np.uint8)
+    near = np.clip(faces[1].astype(int) + rng.integers(-3, 4, size=faces[1].shape), 0, 255)
+    faces = np.concatenate([faces, near[None].astype(np.uint8)])
+    assert dedup(faces).tolist() == [True, True, True, True, False]
+
+
+def test_licence_names_and_allow_list():
+    from mlp.letters import licence_allowed, normalise_licence
+
+    assert normalise_licence("OFL-1.1") == "OFL-1.1"
+    assert normalise_licence("SIL-1.1") == "OFL-1.1"
+    assert normalise_licence("gfl") == "GUST-Font-License"
+    assert normalise_licence("lppl1.3c") == "LPPL"
+    assert normalise_licence("GPL-2+") == "GPL-2+"
+    assert normalise_licence("madduck-special-license") == "aenigma-permission"
+    assert licence_allowed("OFL-1.1 / LPPL")
+    assert not licence_allowed("unknown")
+    assert not licence_allowed("OFL-1.1 / CC-BY-NC-or-ND")
+    assert not licence_allowed("")
+
+
+def test_npz_writer_is_reproducible(tmp_path):
+    from mlp.letters import write_npz
+
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    labels = np.array([0, 9], dtype=np.uint8)
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    write_npz(str(a), images, labels)
+    write_npz(str(b), images, labels)
+    assert a.read_bytes() == b.read_bytes()
+    with np.load(a, allow_pickle=False) as npz:
+        assert np.array_equal(npz["images"], images) and np.array_equal(npz["labels"], labels)
+
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+@pytest.mark.skipif(not DEJAVU.exists(), reason="needs fonts-dejavu-core")
+def test_render_face_of_a_real_font():
+    pytest.importorskip("fontTools")
+    from mlp.letters import render_file
+
+    (face,) = render_file(str(DEJAVU))
+    assert face["status"] == "ok" and face["family"] == "DejaVu Sans"
+    imgs = face["images"]
+    assert imgs.shape == (10, 28, 28) and imgs.dtype == np.uint8
+    assert (imgs[:, 0, :].max(axis=1) > 0).all() and (imgs[:, :, -1].max(axis=1) > 0).all()

@@ -7,6 +7,9 @@ from mlp.data import DataError
 from ui import inspect_sections as sections
 from ui import inspect_view as iv
 from ui.data_source import current_split, data_source_picker
+from ui.router import ensure_router
+
+ensure_router()
 
 PARTS = {"valid": "validation", "test": "test"}
 

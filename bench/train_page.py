@@ -133,9 +133,16 @@ def quick_demo_seconds(page, run_number):
     t0 = time.perf_counter()
     page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(m =>
-               m.innerText.startsWith('Validation accuracy') &&
-               parseFloat(m.querySelector('[data-testid="stMetricValue"]').innerText) >= 0.90)""",
+        """n => {  // run n's live figure, or once it finished, its final figure
+            const text = document.body.innerText;
+            const live = text.includes(`Run ${n}, training`) || text.includes(`Run ${n}, paused`);
+            const done = text.includes(`Run ${n} finished`);
+            const label = live ? 'Valid accuracy' : done ? 'Validation accuracy' : null;
+            return label && [...document.querySelectorAll('[data-testid="stMetric"]')].some(m =>
+                m.innerText.startsWith(label) &&
+                parseFloat(m.querySelector('[data-testid="stMetricValue"]').innerText) >= 0.90);
+        }""",
+        arg=run_number,
         polling=20,
     )
     hit = time.perf_counter() - t0

@@ -448,17 +448,17 @@ def runs_table(runs):
         rows.append({
             "run": run.run_id,
             "status": run.status,
-            "hidden": h.hidden,
             "lr": h.lr,
-            "momentum": h.momentum,
+            "hidden": h.hidden,
             "batch": "full" if h.batch_size is None else str(h.batch_size),
-            "seed": h.seed,
-            "dtype": h.dtype,
             "epochs": run.epochs_done,
-            "train acc": run.final.get("train_acc", last.get("train_acc")),
             "valid acc": run.final.get("valid_acc", last.get("valid_acc")),
             "test acc": run.test_acc,
             "seconds": round(run.wall_seconds or run.train_seconds, 2),
+            "momentum": h.momentum,
+            "seed": h.seed,
+            "dtype": h.dtype,
+            "train acc": run.final.get("train_acc", last.get("train_acc")),
             "data": run.data_name,
         })
     return rows

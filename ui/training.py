@@ -17,6 +17,7 @@ import threading
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from mlp.data import DataError
 from mlp.model_io import Model, load_model, model_bytes
@@ -44,7 +45,7 @@ from mlp.runs import (
 from mlp.train import PRESETS, Hyper, Trainer
 from ui.session import set_current_model
 
-CHUNK_SECONDS = 0.45  # training work per fragment run
+CHUNK_SECONDS = 0.7  # training work per fragment run: a click waits at most this long, the curves redraw about once a second
 RUN_EVERY = 0.4  # the fragment's rerun interval while a run is active (runs queue, so chunks go back to back)
 LOCK_WAIT = 0.5  # seconds a session waits for its training turn before it just redraws
 _TRAIN_TURN = threading.Lock()  # one training chunk at a time in this server process (see advance)
@@ -260,7 +261,7 @@ def controls(data_key, dataset_name, split):
     live = st.session_state.get(LIVE)
     running = live is not None and live.active
     paused = live is not None and not live.active
-    cols = st.columns([1.1, 1, 1, 1.3, 1], vertical_alignment="center")
+    cols = st.columns(4, vertical_alignment="center")
     cols[0].button("Train", type="primary", icon=":material/play_arrow:", width="stretch", key="train_start",
                    disabled=live is not None, on_click=start_run, args=(data_key, dataset_name, split))
     if paused:
@@ -274,12 +275,12 @@ def controls(data_key, dataset_name, split):
                    on_click=_step, args=(data_key, dataset_name, split), disabled=running,
                    help="Train exactly one more epoch, then pause.")
     if live is None:
-        status = "Ready. Press **Train**."
+        status = "Ready: press **Train** to start a run with the settings above."
     elif running:
-        status = f"**Training** run {live.run_id}"
+        status = f"**Training** run {live.run_id}. Pause or Stop at any time; the curves stay."
     else:
-        status = f"**Paused** run {live.run_id} at epoch {live.trainer.epoch}."
-    cols[4].markdown(status)
+        status = f"**Paused** run {live.run_id} at epoch {live.trainer.epoch}. Resume, step one epoch, or stop."
+    st.markdown(status)
 
 
 # ---------------------------------------------------------------------------
@@ -370,9 +371,10 @@ def draw_figures(history):
     last = history[-1] if history else {}
     prev = history[-2] if len(history) > 1 else None
     c = st.columns(5)
-    c[0].metric("Epochs done", f"{last.get('epoch', 0)}")
+    c[0].metric("Epochs done", f"{last.get('epoch', 0)}",
+                help="Each epoch's figures are those of the weights at its start, as in the report.")
     for col, key, label in zip(c[1:], ("train_loss", "train_acc", "valid_loss", "valid_acc"),
-                               ("Training loss", "Training accuracy", "Validation loss", "Validation accuracy")):
+                               ("Train loss", "Train accuracy", "Valid loss", "Valid accuracy")):
         value = last.get(key)
         delta = None
         if prev is not None and value == value and prev[key] == prev[key]:
@@ -409,6 +411,15 @@ def _live_fragment():
         if not live.active:  # a step ended: stop the timer, update the buttons
             st.rerun()
     draw_live(live)
+    if live.active and _in_fragment_rerun():
+        # go straight on with the next chunk instead of idling until the run_every timer fires
+        # (the timer still starts the first fragment rerun after a full run, where this is not allowed)
+        st.rerun(scope="fragment")
+
+
+def _in_fragment_rerun():
+    ctx = get_script_run_ctx()
+    return bool(ctx and ctx.fragment_ids_this_run)
 
 
 def live_panel():

@@ -261,7 +261,7 @@ def controls(data_key, dataset_name, split):
     live = st.session_state.get(LIVE)
     running = live is not None and live.active
     paused = live is not None and not live.active
-    cols = st.columns(4, vertical_alignment="center")
+    cols = st.columns([1, 1, 0.9, 1.5], vertical_alignment="center")
     cols[0].button("Train", type="primary", icon=":material/play_arrow:", width="stretch", key="train_start",
                    disabled=live is not None, on_click=start_run, args=(data_key, dataset_name, split))
     if paused:

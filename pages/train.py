@@ -5,6 +5,9 @@ import streamlit as st
 from mlp.data import DataError
 from ui import training as tr
 from ui.data_source import current_split, data_source_picker
+from ui.router import ensure_router
+
+ensure_router()  # a shared link opened first on a fresh server still goes through app.py
 
 st.title("Train the network")
 st.caption("A 784-H-10 ReLU + softmax network trained by gradient descent with momentum, "

@@ -203,7 +203,9 @@ class FastEngine:
         p /= n
         np.matmul(h1.T, p, out=self.g2)
         np.matmul(p, self.w2[:h].T, out=dh)
-        np.copyto(dh, 0, where=h1[:, :h] <= 0)
+        mask = self._buffer("mask", (n, h), bool)
+        np.greater(h1[:, :h], 0, out=mask)  # 1[z_h > 0] = 1[h > 0]
+        np.multiply(dh, mask, out=dh)
         np.matmul(x1.T, dh, out=self.g1)
         for w, v, g in ((self.w1, self.v1, self.g1), (self.w2, self.v2, self.g2)):
             v *= self.momentum
@@ -219,10 +221,11 @@ class FastEngine:
         self._backward_and_update(self.x1[:n], self.h1[:n], self.o[:n], self.labels[:n], dh)
         return metrics
 
-    def _buffer(self, name, shape):
+    def _buffer(self, name, shape, dtype=None):
+        """A scratch array kept between steps (reallocated only when more rows are needed)."""
         buf = self._batch_buffers.get(name)
         if buf is None or buf.shape[0] < shape[0]:
-            buf = self._batch_buffers[name] = np.empty(shape, self.dtype)
+            buf = self._batch_buffers[name] = np.empty(shape, dtype or self.dtype)
         return buf[: shape[0]]
 
     def batch_step(self, idx):

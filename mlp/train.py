@@ -168,16 +168,18 @@ class FastEngine:
     def _fold(self, w, b):
         return np.ascontiguousarray(np.vstack([w, b]), dtype=self.dtype)
 
-    def evaluate(self):
-        """(train loss, train acc, valid loss, valid acc) of the current weights."""
-        return self._fused_forward()
+    def _forward(self, x1, h1, o):
+        """h1[:, :H] = ReLU(x1 W1) and o = h1 W2 (the logits), written into the given buffers."""
+        h = self.sizes[1]
+        np.matmul(x1, self.w1, out=h1[:, :h])
+        np.maximum(h1[:, :h], 0, out=h1[:, :h])
+        np.matmul(h1, self.w2, out=o)
 
-    def _fused_forward(self):
-        """One matmul chain over the stacked train+valid rows; o becomes the probabilities."""
-        h, n = self.sizes[1], self.n_train
-        np.matmul(self.x1, self.w1, out=self.h1[:, :h])
-        np.maximum(self.h1[:, :h], 0, out=self.h1[:, :h])
-        np.matmul(self.h1, self.w2, out=self.o)
+    def evaluate(self):
+        """(train loss, train acc, valid loss, valid acc) of the current weights: one fused forward pass
+        over the stacked train+valid rows; afterwards ``self.o`` holds the probabilities."""
+        n = self.n_train
+        self._forward(self.x1, self.h1, self.o)
         return self._softmax_stats(self.o[:n], self.labels[:n]) + self._softmax_stats(self.o[n:], self.labels[n:])
 
     @staticmethod
@@ -215,7 +217,7 @@ class FastEngine:
 
     def full_batch_epoch(self):
         """Metrics of the current weights (fused forward), then one full-batch update."""
-        metrics = self._fused_forward()
+        metrics = self.evaluate()
         n = self.n_train
         dh = self._buffer("dh_full", (n, self.sizes[1]))
         self._backward_and_update(self.x1[:n], self.h1[:n], self.o[:n], self.labels[:n], dh)
@@ -234,10 +236,8 @@ class FastEngine:
         np.take(self.x1, idx, axis=0, out=x1)
         h1 = self._buffer("h1", (b, h + 1))
         h1[:, h] = 1
-        np.matmul(x1, self.w1, out=h1[:, :h])
-        np.maximum(h1[:, :h], 0, out=h1[:, :h])
         o = self._buffer("o", (b, k))
-        np.matmul(h1, self.w2, out=o)
+        self._forward(x1, h1, o)
         labels = self.labels[idx]
         self._softmax_stats(o, labels)
         self._backward_and_update(x1, h1, o, labels, self._buffer("dh", (b, h)))

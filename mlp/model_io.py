@@ -82,6 +82,15 @@ def load_model(source, name="model.npz"):
     return Model(params, hyper, history, resume)
 
 
+def load_lab_model(source, name="model.npz", n_inputs=784, n_classes=10):
+    """``load_model``, refusing a network that does not take 784 pixels to 10 letters (DataError)."""
+    model = load_model(source, name)
+    f, h, k = model.params.sizes
+    if (f, k) != (n_inputs, n_classes):
+        raise DataError(f"{name}: a {f}-{h}-{k} network does not fit {n_inputs} pixels and {n_classes} letters.")
+    return model
+
+
 def save_trainer(file, trainer):
     """Save a run mid-way (at an epoch boundary or inside one): weights, velocities, history, batch order."""
     velocity = {f"v_{k}": v for k, v in trainer.velocity.as_dict().items()}

@@ -97,3 +97,14 @@ def test_cli_stops_a_diverging_run(tmp_path, capsys):
                      "--momentum", "0.9", "--batch-size", "full", "--quiet"])
     assert code == 1
     assert "learning rate is too high" in capsys.readouterr().out
+
+
+def test_lab_models_must_map_784_pixels_to_10_letters():
+    from mlp.model_io import load_lab_model
+    from mlp.network import init_params
+
+    good = trained_model()
+    assert load_lab_model(model_bytes(good.params, good.hyper)).params.sizes == (784, 8, 10)
+    small = init_params(20, 5, 3, seed=0)
+    with pytest.raises(DataError, match="a 20-5-3 network does not fit 784 pixels and 10 letters"):
+        load_lab_model(model_bytes(small, Hyper(hidden=5)), "small.npz")

@@ -20,7 +20,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from mlp.data import DataError
-from mlp.model_io import Model, load_model, model_bytes
+from mlp.model_io import Model, load_lab_model, model_bytes
 from mlp.runs import (
     EPOCHS_RANGE,
     chance_level_note,
@@ -529,10 +529,7 @@ def load_panel(data_key, dataset_name, split):
         return
     st.session_state[LOADED_FILE] = uploaded.file_id
     try:
-        model = load_model(uploaded.getvalue(), uploaded.name)
-        if model.params.sizes[0] != split.x_test.shape[1] or model.params.sizes[2] != 10:
-            raise DataError(f"{uploaded.name}: a {model.params.sizes[0]}-{model.params.sizes[1]}-"
-                            f"{model.params.sizes[2]} network does not fit 784 pixels and 10 letters.")
+        model = load_lab_model(uploaded.getvalue(), uploaded.name)
     except DataError as exc:
         st.session_state[NOTICE] = ("error", f"The model was not loaded: {exc} Nothing else changed.")
         st.rerun()

@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -57,3 +58,30 @@ def test_fast_and_reference_paths_agree_on_real_letters(real_data_path):
         fast = [r[key] for r in histories["float32"]]
         assert max(abs(f - r) / r for f, r in zip(fast, ref)) < 1e-4
     assert histories["float64"][-1]["valid_acc"] > 0.8
+
+
+@pytest.mark.slow
+def test_report_recipe_on_the_embedded_letters_reads_like_notmnist():
+    """The report's recipe on data/letters.npz: curves of notMNIST's character, final valid in 0.85..0.96."""
+    train_acc, valid_acc, _, out = run_assignment(ROOT / "data" / "letters.npz", "float32")
+    print(f"embedded letters: train {train_acc} valid {valid_acc}")
+    assert 0.85 <= valid_acc <= 0.96, out[-500:]
+    assert valid_acc < train_acc  # a generalisation gap, as on notMNIST
+
+
+@pytest.mark.slow
+def test_network_trained_on_the_embedded_letters_reads_the_real_notmnist(real_data_path):
+    """Faithfulness: the assignment's network trained on all shipped letters (mini-batch) reads real notMNIST_small."""
+    from mlp.data import load_dataset
+    from mlp.network import predict
+    from mlp.train import Hyper, Trainer
+
+    ours, real = load_dataset(ROOT / "data" / "letters.npz"), load_dataset(real_data_path)
+    x = ours.images.reshape(len(ours.labels), -1).astype(np.float32) / 255
+    x_real = real.images.reshape(len(real.labels), -1).astype(np.float32) / 255
+    hyper = Hyper(hidden=1000, lr=0.1, momentum=0.9, epochs=15, batch_size=128, seed=0, dtype="float32")
+    trainer = Trainer(x, ours.labels, x_real[:500], real.labels[:500], hyper)
+    trainer.run()
+    acc = float(np.mean(predict(trainer.params, x_real) == real.labels))
+    print(f"trained on {len(ours.labels)} embedded letters, accuracy on {len(real.labels)} real: {acc:.4f}")
+    assert acc >= 0.89

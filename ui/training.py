@@ -63,7 +63,8 @@ BATCH_MEMORY = "train_batch_memory"  # the mini-batch size, remembered while "Fu
 LOADED_FILE = "train_loaded_file"  # file_id of the model upload already taken in
 OVERLAY = "train_overlay"  # the overlay multiselect's key
 OVERLAY_ADD = "train_overlay_add"  # runs to add to the overlay when it is next drawn
-CHART_CACHE = "train_chart_cache"  # {quantity: ((run, epochs, quantity), spec)} of the live charts
+CHART_CACHE = "train_chart_cache"  # {quantity: (shape, spec)} of the live charts (see _live_spec)
+LIVE_DATA = "curves"  # the live charts' named dataset
 W = {name: f"train_w_{name}" for name in ("hidden", "lr", "momentum", "epochs", "full", "batch", "seed", "dtype")}
 
 PRESET_LABELS = {"assignment": "Assignment", "quick": "Quick demo"}
@@ -293,13 +294,30 @@ def _axis_config(chart):
                               symbolType="stroke", symbolStrokeWidth=3, symbolSize=400))
 
 
-def curves_chart(history, epochs, quantity):
-    """Altair chart of one quantity ('Loss' or 'Accuracy'): training and validation per epoch."""
+def epoch_axis_end(done, epochs):
+    """Right end of a live chart's epoch axis: the first of 10, 20, 50, 100, 200, 500, ... that holds
+    ``done`` epochs, at most the run's ``epochs``. The axis so grows in a few steps per run, and between
+    them the chart's spec stays the same and the browser only swaps its data."""
+    end = 10
+    while end < done:
+        end = end * 5 // 2 if str(end)[0] == "2" else end * 2
+    return max(2, min(end, epochs))
+
+
+def curve_frame(history, quantity):
+    """Rows (epoch, set, value) of one quantity ('Loss' or 'Accuracy') of a run's curves."""
     rows = [r for r in curve_rows(history) if r["quantity"] == quantity]
-    df = pd.DataFrame(rows, columns=["epoch", "quantity", "set", "value"])
+    return pd.DataFrame(rows, columns=["epoch", "set", "value"])
+
+
+def curves_chart(data, axis_end, quantity, points=True):
+    """Altair chart of one quantity: training and validation per epoch, epochs 1..``axis_end``.
+
+    ``data``: a DataFrame of ``curve_frame``, or ``alt.NamedData`` for a spec whose data comes separately.
+    """
     y_title = "Cross-entropy loss" if quantity == "Loss" else "Accuracy"
-    chart = alt.Chart(df).mark_line(point=len(history) <= MAX_POINTS, strokeWidth=3).encode(
-        x=alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domain=[1, max(len(history), min(epochs, 20), 2)]),
+    chart = alt.Chart(data).mark_line(point=points, strokeWidth=3).encode(
+        x=alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domain=[1, axis_end]),
                 axis=alt.Axis(tickMinStep=1, format="d")),
         y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
         color=alt.Color("set:N", title=None, scale=alt.Scale(domain=list(COLORS), range=list(COLORS.values()))),
@@ -308,6 +326,11 @@ def curves_chart(history, epochs, quantity):
                  alt.Tooltip("value:Q", title=y_title, format=".4f")],
     ).properties(height=300)
     return _axis_config(chart)
+
+
+def run_curves_chart(history, quantity):
+    """The finished run's chart of one quantity, its axis fitted to the epochs done."""
+    return curves_chart(curve_frame(history, quantity), max(len(history), 2), quantity, len(history) <= MAX_POINTS)
 
 
 OVERLAY_METRICS = {"valid_acc": "Validation accuracy", "train_acc": "Training accuracy",
@@ -355,16 +378,21 @@ def draw_live(live):
 
 
 def _live_spec(live, quantity):
-    """The Vega-Lite spec of a live curve chart (Altair), rebuilt only when an epoch was added.
+    """The Vega-Lite spec of a live curve chart, with this epoch's curves as its named dataset.
 
-    A fragment rerun that ends inside an epoch redraws the same spec, so the
-    page's work per chunk stays small next to the training.
+    The spec itself (built by Altair, kept per run) changes only when the
+    epoch axis grows a step (``epoch_axis_end``); between those steps only
+    the data changes, which the browser applies to the chart it has instead
+    of building a new one. That keeps the redraw cheap next to the training,
+    which shares the machine's cores with the browser.
     """
+    done, epochs = len(live.history), live.hyper.epochs
+    shape = (live.run_id, quantity, epoch_axis_end(done, epochs), done <= MAX_POINTS)
     cache = st.session_state.setdefault(CHART_CACHE, {})
-    key = (live.run_id, len(live.history), quantity)
-    if cache.get(quantity, (None, None))[0] != key:
-        cache[quantity] = (key, curves_chart(live.history, live.hyper.epochs, quantity).to_dict())
-    return cache[quantity][1]
+    if cache.get(quantity, (None, None))[0] != shape:
+        chart = curves_chart(alt.NamedData(name=LIVE_DATA), shape[2], quantity, shape[3])
+        cache[quantity] = (shape, chart.to_dict())
+    return {**cache[quantity][1], "datasets": {LIVE_DATA: curve_frame(live.history, quantity)}}
 
 
 def draw_figures(history):
@@ -477,8 +505,8 @@ def last_run_panel():
     c[3].metric("Training time", f"{seconds:.1f} s", help=f"{run.epochs_done} epochs; pauses not counted.")
     if run.history:
         c = st.columns(2, gap="large")
-        c[0].altair_chart(curves_chart(run.history, run.hyper.epochs, "Loss"))
-        c[1].altair_chart(curves_chart(run.history, run.hyper.epochs, "Accuracy"))
+        c[0].altair_chart(run_curves_chart(run.history, "Loss"))
+        c[1].altair_chart(run_curves_chart(run.history, "Accuracy"))
     downloads(run, "last")
 
 

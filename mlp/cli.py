@@ -14,7 +14,7 @@ from .data import DataError, default_data_path, load_dataset, split_dataset
 from .metrics import accuracy, confusion_matrix, per_class_accuracy
 from .model_io import load_model, save_model
 from .network import predict
-from .train import PRESETS, Trainer, divergence_reason
+from .train import PRESETS, Trainer
 
 
 def batch_size_arg(text):
@@ -79,7 +79,7 @@ def cmd_train(args):
     trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper)
     trainer.run(None if args.quiet else lambda r: print(format_record(r, hyper.epochs), flush=True))
     seconds = time.perf_counter() - start
-    reason = divergence_reason(trainer.history)
+    reason = trainer.stop_reason()
     if reason:
         print(f"stopped: {reason}. The learning rate is too high for this batch size: try a smaller one.")
         return 1

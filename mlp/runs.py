@@ -27,7 +27,7 @@ import numpy as np
 
 from .metrics import accuracy
 from .network import Params, predict
-from .train import RECORD_KEYS, Hyper, divergence_reason
+from .train import RECORD_KEYS, Hyper
 
 # The page's ranges for each hyperparameter.
 HIDDEN_RANGE = (1, 2048)
@@ -164,6 +164,10 @@ def describe(hyper):
     return f"H {hyper.hidden}, lr {hyper.lr:g}, momentum {hyper.momentum:g}, {batch}, seed {hyper.seed}, {hyper.dtype}"
 
 
+DEAD_UNITS = "hidden units output 0"  # in the reason of mlp.train.dead_units_reason
+DEAD_EFFECT = "push every hidden unit's input below zero for good"
+
+
 def divergence_advice(hyper, reason):
     """What the page says when a run diverged: why, and what to try."""
     batch = "full batch" if hyper.batch_size is None else f"mini-batches of {hyper.batch_size}"
@@ -175,7 +179,8 @@ def divergence_advice(hyper, reason):
         tips.append("a larger batch")
     return (
         f"Training stopped by itself: {reason}. The learning rate {hyper.lr:g} is too high for "
-        f"{batch}: the updates overshoot and the weights blow up. Try {', or '.join(tips)}."
+        f"{batch}: the updates overshoot and {DEAD_EFFECT if DEAD_UNITS in reason else 'the weights blow up'}. "
+        f"Try {', or '.join(tips)}."
     )
 
 
@@ -187,7 +192,8 @@ def chance_level_note(history, window=3):
 
     With ReLU a too-high learning rate often does not blow the loss up but
     kills the hidden units: loss stays at ln 10 = 2.30 and accuracy near 0.1.
-    ``divergence_reason`` does not stop such a run; the page warns instead.
+    Once every hidden unit is off for every image, ``Trainer.stop_reason`` stops the run; before
+    that (units dying one by one) the page warns with this note.
     """
     if len(history) <= window:
         return None
@@ -334,7 +340,7 @@ class LiveRun:
                 self._batch_seconds = per if self._batch_seconds is None else 0.5 * (self._batch_seconds + per)
             if record is not None:
                 new.append(record)
-                self.reason = divergence_reason(self.trainer.history)
+                self.reason = self.trainer.stop_reason()
                 if self.mode == "stepping":
                     self.mode = "paused"
             if self.clock() - start >= budget:

@@ -276,6 +276,29 @@ def divergence_reason(history):
     return None
 
 
+def dead_units_reason(history, params, x_train, window=2, rows=2000):
+    """Why training should stop when every hidden ReLU is off for every training image, else None.
+
+    Then z = x W_h + b_h <= 0 everywhere, relu'(z) = 0, and no gradient reaches
+    W_h or b_h again: the network gives every image the same probabilities and
+    sits at chance level (loss about ln 10 = 2.30) for good. A learning rate
+    too high for the batch size does this without the loss ever showing NaN or
+    an explosion at an epoch's start. Checked only after ``window`` epochs at
+    or above chance level, so a run that learns pays nothing.
+    params: ``Params``; x_train: (N, F), scanned ``rows`` at a time.
+    """
+    last = history[-window:]
+    # a network whose output ignores the image cannot beat the entropy of the labels (ln 10 if balanced)
+    if len(last) < window or not all(r["train_loss"] > np.log(10) - 0.1 for r in last):
+        return None
+    for start in range(0, len(x_train), rows):
+        if np.any(x_train[start:start + rows] @ params.w_h + params.b_h > 0):
+            return None
+    return (f"all {params.sizes[1]} hidden units output 0 for every training image at epoch "
+            f"{history[-1]['epoch']} (their ReLUs died, and no gradient can bring them back), so the "
+            "network is stuck at chance level")
+
+
 class Trainer:
     """Drives one training run an epoch, or a chunk of mini-batches, at a time.
 
@@ -289,6 +312,7 @@ class Trainer:
     def __init__(self, x_train, y_train, x_valid, y_valid, hyper, params=None, velocity=None):
         self.hyper = hyper
         self.n_train = len(x_train)
+        self.x_train = x_train  # a reference, for ``stop_reason``
         if params is None:
             params = init_params(np.shape(x_train)[1], hyper.hidden, 10, seed=hyper.seed)
         velocity = start_velocity(params) if velocity is None else velocity
@@ -364,9 +388,16 @@ class Trainer:
             record = self.step_epoch()
             if callback:
                 callback(record)
-            if divergence_reason(self.history):
+            if self.stop_reason():
                 break
         return self.history
+
+    def stop_reason(self):
+        """Why this run should stop early (a sentence: diverged, or every hidden unit dead), else None."""
+        reason = divergence_reason(self.history)
+        if reason is None and self.history:
+            reason = dead_units_reason(self.history, self.params, self.x_train)
+        return reason
 
     def evaluate(self):
         """(train loss, train acc, valid loss, valid acc) of the current weights."""

@@ -257,6 +257,18 @@ def test_a_diverging_learning_rate_ends_in_the_explanation(data_dir):
     assert not at.error
 
 
+def test_a_run_whose_hidden_units_die_ends_in_the_explanation(data_dir):
+    """lr 1 on mini-batches of 16: the loss stays finite near chance, every ReLU dies; the run stops and says so."""
+    at = new_app(hyper_to_query(Hyper(hidden=32, lr=1.0, momentum=0.9, epochs=50, batch_size=16, seed=521)))
+    at.button(key="train_start").click().run()
+    train_to_end(at)
+    no_exceptions(at)
+    run = at.session_state[training.RUNS][-1]
+    assert run.status == "diverged" and run.epochs_done < 50
+    error = " ".join(e.value for e in at.error)
+    assert "hidden units output 0" in error and "below zero" in error and "Try" in error
+
+
 def test_history_overlay_and_delete(data_dir):
     at = new_app(hyper_to_query(Hyper(hidden=8, lr=0.1, momentum=0.9, epochs=3, batch_size=32)))
     at.button(key="train_start").click().run()

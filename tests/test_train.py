@@ -2,13 +2,15 @@
 
 import io
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from helpers import frozen_split
 from mlp.model_io import load_trainer, save_trainer
 from mlp.network import forward, init_params, loss_and_grads
-from mlp.train import VELOCITY_START, Hyper, Trainer, divergence_reason, momentum_step
+from mlp.train import VELOCITY_START, Hyper, Trainer, dead_units_reason, divergence_reason, momentum_step
 
 
 def make_trainer(split, **hyper):
@@ -141,3 +143,31 @@ def test_hyper_validation():
     with pytest.raises(ValueError):
         Hyper(batch_size=0)
     assert Hyper.from_json(Hyper(lr=0.3).to_json()) == Hyper(lr=0.3)
+
+
+def test_a_run_whose_relus_all_die_is_stopped():
+    """lr 1 with mini-batches of 16 switches every hidden unit off in the first epoch: the loss stays
+    finite and near chance, so only the dead-unit check can stop the run."""
+    split = frozen_split()
+    t = make_trainer(split, lr=1.0, momentum=0.9, batch_size=16, hidden=32, epochs=50)
+    t.run()
+    assert t.epoch < 50 and divergence_reason(t.history) is None
+    reason = t.stop_reason()
+    assert "all 32 hidden units output 0" in reason
+    z = split.x_train @ t.params.w_h + t.params.b_h
+    assert np.all(z <= 0)  # what the sentence says
+
+
+def test_dead_units_reason_needs_both_chance_level_and_dead_units():
+    split = frozen_split()
+    params = make_trainer(split, hidden=8).params
+    at_chance = [{"epoch": 1, "train_loss": 2.31}, {"epoch": 2, "train_loss": 2.35}]
+    learning = [{"epoch": 1, "train_loss": 2.31}, {"epoch": 2, "train_loss": 1.2}]
+    assert dead_units_reason(at_chance, params, split.x_train) is None  # fresh units are alive
+    dead = replace(params, b_h=np.full_like(params.b_h, -1e3))
+    assert "all 8 hidden units output 0" in dead_units_reason(at_chance, dead, split.x_train)
+    assert dead_units_reason(learning, dead, split.x_train) is None  # only checked at chance level
+    assert dead_units_reason(at_chance[:1], dead, split.x_train) is None  # after two epochs there
+    one_alive = replace(dead, b_h=dead.b_h.copy())
+    one_alive.b_h[0, 3] = 1.0
+    assert dead_units_reason(at_chance, one_alive, split.x_train) is None

@@ -28,6 +28,10 @@ tr.init_settings(n_train)
 live = st.session_state.get(tr.LIVE)
 busy = live is not None
 
+# The buttons come first: nothing above them appears or disappears when a run starts or ends, so
+# they stay where the pointer is (a button that moves between press and release loses the click).
+tr.controls(data_key, dataset.name, split)
+tr.show_notice()
 if busy:  # the run keeps its settings: the widgets step aside so the curves fit on the screen
     hyper = st.session_state[tr.SETTINGS]
 else:
@@ -37,8 +41,6 @@ else:
     st.caption(f"Data: **{dataset.name}**, {n_train:,} training, {len(split.y_valid):,} validation and "
                f"{len(split.y_test):,} test images.")
 tr.sync_url(hyper)
-tr.controls(data_key, dataset.name, split)
-tr.show_notice()
 tr.live_panel()
 tr.last_run_panel()
 tr.history_panel()

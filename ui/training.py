@@ -63,8 +63,6 @@ BATCH_MEMORY = "train_batch_memory"  # the mini-batch size, remembered while "Fu
 LOADED_FILE = "train_loaded_file"  # file_id of the model upload already taken in
 OVERLAY = "train_overlay"  # the overlay multiselect's key
 OVERLAY_ADD = "train_overlay_add"  # runs to add to the overlay when it is next drawn
-CHART_CACHE = "train_chart_cache"  # {quantity: (shape, spec)} of the live charts (see _live_spec)
-LIVE_DATA = "curves"  # the live charts' named dataset
 W = {name: f"train_w_{name}" for name in ("hidden", "lr", "momentum", "epochs", "full", "batch", "seed", "dtype")}
 
 PRESET_LABELS = {"assignment": "Assignment", "quick": "Quick demo"}
@@ -276,7 +274,7 @@ def controls(data_key, dataset_name, split):
                    on_click=_step, args=(data_key, dataset_name, split), disabled=running,
                    help="Train exactly one more epoch, then pause.")
     if live is None:
-        status = "Ready: press **Train** to start a run with the settings above."
+        status = "Ready: choose the settings below, then press **Train**."
     elif running:
         status = f"**Training** run {live.run_id}. Pause or Stop at any time; the curves stay."
     else:
@@ -296,8 +294,7 @@ def _axis_config(chart):
 
 def epoch_axis_end(done, epochs):
     """Right end of a live chart's epoch axis: the first of 10, 20, 50, 100, 200, 500, ... that holds
-    ``done`` epochs, at most the run's ``epochs``. The axis so grows in a few steps per run, and between
-    them the chart's spec stays the same and the browser only swaps its data."""
+    ``done`` epochs, at most the run's ``epochs``."""
     end = 10
     while end < done:
         end = end * 5 // 2 if str(end)[0] == "2" else end * 2
@@ -313,7 +310,7 @@ def curve_frame(history, quantity):
 def curves_chart(data, axis_end, quantity, points=True):
     """Altair chart of one quantity: training and validation per epoch, epochs 1..``axis_end``.
 
-    ``data``: a DataFrame of ``curve_frame``, or ``alt.NamedData`` for a spec whose data comes separately.
+    ``data``: a DataFrame of ``curve_frame``.
     """
     y_title = "Cross-entropy loss" if quantity == "Loss" else "Accuracy"
     chart = alt.Chart(data).mark_line(point=points, strokeWidth=3).encode(
@@ -374,25 +371,18 @@ def draw_live(live):
     draw_figures(t.history)
     c = st.columns(2, gap="large")
     for col, quantity in zip(c, ("Loss", "Accuracy")):
-        col.vega_lite_chart(_live_spec(live, quantity))
+        col.altair_chart(live_chart(live, quantity))
 
 
-def _live_spec(live, quantity):
-    """The Vega-Lite spec of a live curve chart, with this epoch's curves as its named dataset.
+def live_chart(live, quantity):
+    """The live chart of one quantity: the run's curves so far on an epoch axis that grows in steps.
 
-    The spec itself (built by Altair, kept per run) changes only when the
-    epoch axis grows a step (``epoch_axis_end``); between those steps only
-    the data changes, which the browser applies to the chart it has instead
-    of building a new one. That keeps the redraw cheap next to the training,
-    which shares the machine's cores with the browser.
+    The axis grows in steps (``epoch_axis_end``), not with every epoch, so the
+    curves do not squeeze a little more at every redraw.
     """
-    done, epochs = len(live.history), live.hyper.epochs
-    shape = (live.run_id, quantity, epoch_axis_end(done, epochs), done <= MAX_POINTS)
-    cache = st.session_state.setdefault(CHART_CACHE, {})
-    if cache.get(quantity, (None, None))[0] != shape:
-        chart = curves_chart(alt.NamedData(name=LIVE_DATA), shape[2], quantity, shape[3])
-        cache[quantity] = (shape, chart.to_dict())
-    return {**cache[quantity][1], "datasets": {LIVE_DATA: curve_frame(live.history, quantity)}}
+    done = len(live.history)
+    return curves_chart(curve_frame(live.history, quantity), epoch_axis_end(done, live.hyper.epochs), quantity,
+                        done <= MAX_POINTS)
 
 
 def draw_figures(history):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import threading
 import time
 from dataclasses import dataclass, field, replace
 
@@ -259,6 +260,7 @@ class LiveRun:
         self.wall_seconds = 0.0  # active time (not paused) up to the last advance
         self._batch_seconds = None  # running estimate of one mini-batch update
         self._active_since = clock() if mode != "paused" else None
+        self.lock = threading.RLock()  # for callers that use the run from several threads (the training page)
 
     @property
     def hyper(self):

@@ -235,6 +235,44 @@ def test_step_one_epoch_from_nothing(data_dir):
     assert at.button(key="train_resume").disabled is False
 
 
+def test_a_click_waits_for_the_chunk_of_the_script_run_it_replaces(data_dir, monkeypatch):
+    """A click starts a new script thread while the replaced one may still be inside a training chunk
+    (Streamlit's fast reruns); Stop must then wait for that chunk before it evaluates the weights."""
+    import threading
+    import time
+
+    monkeypatch.setattr(training, "CHUNK_SECONDS", 0.0)
+    at = new_app(hyper_to_query(Hyper(hidden=8, lr=0.1, momentum=0.9, epochs=50, batch_size=16)))
+    at.button(key="train_start").click().run()
+    live = at.session_state[training.LIVE]
+    inside, overlaps = threading.Event(), []
+    real_advance, real_record = live.advance, live.to_record
+
+    def slow_chunk(budget):  # the replaced script run's chunk
+        inside.set()
+        time.sleep(0.5)
+        try:
+            return real_advance(budget)
+        finally:
+            inside.clear()
+
+    def record():
+        overlaps.append(inside.is_set())
+        return real_record()
+
+    monkeypatch.setattr(live, "advance", slow_chunk)
+    monkeypatch.setattr(live, "to_record", record)
+    old_run = threading.Thread(target=training.advance, args=(live,))
+    old_run.start()
+    assert inside.wait(5)
+    at.button(key="train_stop").click().run()
+    old_run.join()
+    no_exceptions(at)
+    assert overlaps == [False]
+    (run,) = at.session_state[training.RUNS]
+    assert run.status == "stopped" and run.epochs_done == live.trainer.epoch
+
+
 def test_a_diverging_learning_rate_ends_in_the_explanation(data_dir):
     hyper = Hyper(hidden=32, lr=1.0, momentum=0.99, epochs=50, batch_size=None, seed=1)
     at = new_app(hyper_to_query(hyper))

@@ -218,8 +218,19 @@ def _add_run(record):
 
 
 def finish_run(live):
-    """Move a finished, stopped or diverged run into the history; a usable model becomes the current one."""
-    record = live.to_record()
+    """Move a finished, stopped or diverged run into the history; a usable model becomes the current one.
+
+    Two script threads of one session can hold the same run (see ``run_lock``); the first to get here
+    moves it, the other finds it gone and does nothing.
+    """
+    with run_lock(live):
+        if st.session_state.get(LIVE) is not live:
+            return
+        record = live.to_record()
+        _keep(live, record)
+
+
+def _keep(live, record):
     _add_run(record)
     st.session_state[LIVE] = None
     if record.status == "diverged":
@@ -232,26 +243,45 @@ def finish_run(live):
                                                "model, shown on the inspection page.")
 
 
+def run_lock(live):
+    """The lock every use of a run's trainer holds.
+
+    A click reruns the whole page in a new script thread at once
+    (``runner.fastReruns``), while the thread it replaces may still be inside
+    a training chunk on the same run: numpy has no point where Streamlit can
+    stop it. Without the lock the click's callback would read, or change, the
+    weights in the middle of an update.
+    """
+    return live.lock
+
+
+def _with_run(action):
+    live = st.session_state.get(LIVE)
+    if live is not None:
+        with run_lock(live):
+            action(live)
+
+
 def _pause():
-    st.session_state[LIVE].pause()
+    _with_run(lambda live: live.pause())
 
 
 def _resume():
-    st.session_state[LIVE].resume()
+    _with_run(lambda live: live.resume())
 
 
 def _step(data_key, dataset_name, split):
-    live = st.session_state.get(LIVE)
-    if live is None:
+    if st.session_state.get(LIVE) is None:
         start_run(data_key, dataset_name, split, mode="stepping")
     else:
-        live.step()
+        _with_run(lambda live: live.step())
 
 
 def _stop():
     live = st.session_state.get(LIVE)
     if live is not None:
-        live.stop()
+        with run_lock(live):
+            live.stop()
         finish_run(live)
 
 
@@ -410,11 +440,12 @@ def advance(live):
     just redraws and tries again at its next rerun, so its buttons still
     answer promptly.
     """
-    if _TRAIN_TURN.acquire(timeout=LOCK_WAIT):
-        try:
-            live.advance(CHUNK_SECONDS)
-        finally:
-            _TRAIN_TURN.release()
+    with run_lock(live):
+        if _TRAIN_TURN.acquire(timeout=LOCK_WAIT):
+            try:
+                live.advance(CHUNK_SECONDS)
+            finally:
+                _TRAIN_TURN.release()
 
 
 def _live_fragment():

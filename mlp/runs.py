@@ -247,6 +247,7 @@ class LiveRun:
     """
 
     GAP_LIMIT = 3.0  # seconds between two chunks beyond which the gap is not counted as run time
+    STEP_SECONDS = 0.1  # mini-batch work between two looks at ``interrupt`` (a full-batch epoch cannot be split)
 
     def __init__(self, trainer, run_id, data_name, split=None, mode="running", clock=time.perf_counter, data_key=None):
         if mode not in MODES:
@@ -261,6 +262,7 @@ class LiveRun:
         self._batch_seconds = None  # running estimate of one mini-batch update
         self._active_since = clock() if mode != "paused" else None
         self.lock = threading.RLock()  # for callers that use the run from several threads (the training page)
+        self.interrupt = threading.Event()  # set by another thread: ``advance`` returns after its current step
 
     @property
     def hyper(self):
@@ -316,22 +318,28 @@ class LiveRun:
             return 1
         return min(max(1, int(seconds / max(self._batch_seconds, 1e-6))), self.trainer.batches_per_epoch)
 
+    def _step_batches(self, remaining):
+        """Mini-batches of the next step: half the time left in the chunk, at most ``STEP_SECONDS`` of work."""
+        return self._batches_for(min(max(remaining, 0) / 2, self.STEP_SECONDS))
+
     def advance(self, budget):
         """Train for about ``budget`` seconds (at least one step); return the epoch records completed.
 
-        A step is a chunk of mini-batches or one full-batch epoch (which cannot
-        be split), so a run can overshoot the budget by up to one step.
+        A step is up to ``STEP_SECONDS`` of mini-batches or one full-batch epoch
+        (which cannot be split), so a run can overshoot the budget by up to one
+        step. If ``interrupt`` is set (by another thread), it returns after the
+        current step.
         """
         new = []
         if not self.active:
             return new
         self._account(cap=self.GAP_LIMIT)
         start = self.clock()
-        while self.active:
+        while self.active and not self.interrupt.is_set():
             remaining = budget - (self.clock() - start)
             if new and remaining <= 0:
                 break
-            n = self._batches_for(max(remaining, 0) / 2) if self.hyper.batch_size is not None else None
+            n = self._step_batches(remaining) if self.hyper.batch_size is not None else None
             position = self.trainer.position
             t0 = self.clock()
             record = self.trainer.step(max_batches=n)

@@ -175,6 +175,31 @@ def test_advance_stops_at_the_time_budget():
     assert not live.finished
 
 
+def test_an_interrupt_from_another_thread_ends_the_chunk_after_its_current_step():
+    live = LiveRun(make_trainer(replace(SMALL, batch_size=16, epochs=50)), 1, "toy", clock=FakeClock())
+    live.interrupt.set()
+    assert live.advance(10.0) == [] and live.trainer.position == 0 and live.trainer.epoch == 0
+    live.interrupt.clear()
+    real_step, steps = live.trainer.step, []
+
+    def step_then_interrupt(max_batches=None):
+        steps.append(max_batches)
+        live.interrupt.set()  # as a click's callback in the new script thread would
+        return real_step(max_batches)
+
+    live.trainer.step = step_then_interrupt
+    live.advance(10.0)  # the fake clock never moves: only the interrupt ends this chunk
+    assert len(steps) == 1
+
+
+def test_mini_batch_steps_are_short_so_an_interrupt_is_seen_soon():
+    live = LiveRun(make_trainer(replace(SMALL, batch_size=1)), 1, "toy", clock=FakeClock())  # 150 batches an epoch
+    assert live._step_batches(5.0) == 1  # the first step measures the time of a batch
+    live._batch_seconds = 0.01
+    assert live._step_batches(5.0) == 10  # STEP_SECONDS = 0.1 of work, not half of the 5 s left
+    assert live._step_batches(0.08) == 4 and live._step_batches(-1.0) == 1
+
+
 def test_pause_resume_step_stop():
     live = LiveRun(make_trainer(replace(SMALL, epochs=10)), 1, "toy", clock=TickingClock(0.001))
     live.advance(1e9)  # a huge budget still stops at the end of the run...

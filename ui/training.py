@@ -12,6 +12,7 @@ click starts a full rerun that takes effect as soon as the current chunk
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import altair as alt
@@ -255,10 +256,19 @@ def run_lock(live):
     return live.lock
 
 
+@contextlib.contextmanager
+def _take(live):
+    """Hold the run, first asking a chunk in the replaced script thread to end at its next step."""
+    live.interrupt.set()
+    with run_lock(live):
+        live.interrupt.clear()
+        yield
+
+
 def _with_run(action):
     live = st.session_state.get(LIVE)
     if live is not None:
-        with run_lock(live):
+        with _take(live):
             action(live)
 
 
@@ -280,7 +290,7 @@ def _step(data_key, dataset_name, split):
 def _stop():
     live = st.session_state.get(LIVE)
     if live is not None:
-        with run_lock(live):
+        with _take(live):
             live.stop()
         finish_run(live)
 

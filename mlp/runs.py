@@ -28,7 +28,7 @@ import numpy as np
 
 from .metrics import accuracy
 from .network import Params, predict
-from .train import RECORD_KEYS, Hyper
+from .train import DEAD_UNITS, RECORD_KEYS, Hyper
 
 # The page's ranges for each hyperparameter.
 HIDDEN_RANGE = (1, 2048)
@@ -165,7 +165,6 @@ def describe(hyper):
     return f"H {hyper.hidden}, lr {hyper.lr:g}, momentum {hyper.momentum:g}, {batch}, seed {hyper.seed}, {hyper.dtype}"
 
 
-DEAD_UNITS = "hidden units output 0"  # in the reason of mlp.train.dead_units_reason
 DEAD_EFFECT = "push every hidden unit's input below zero for good"
 
 

@@ -276,6 +276,19 @@ def divergence_reason(history):
     return None
 
 
+DEAD_UNITS = "hidden units output 0"  # the words of ``dead_units_reason`` that name the case
+
+
+def at_or_above_chance(history, window=2):
+    """True when the last ``window`` epochs' training loss is at or above chance level (ln 10, less 0.1).
+
+    A network whose output ignores the image cannot beat the entropy of the
+    labels (ln 10 if they are balanced).
+    """
+    last = history[-window:]
+    return len(last) == window and all(r["train_loss"] > np.log(10) - 0.1 for r in last)
+
+
 def dead_units_reason(history, params, x_train, window=2, rows=2000):
     """Why training should stop when every hidden ReLU is off for every training image, else None.
 
@@ -287,14 +300,12 @@ def dead_units_reason(history, params, x_train, window=2, rows=2000):
     or above chance level, so a run that learns pays nothing.
     params: ``Params``; x_train: (N, F), scanned ``rows`` at a time.
     """
-    last = history[-window:]
-    # a network whose output ignores the image cannot beat the entropy of the labels (ln 10 if balanced)
-    if len(last) < window or not all(r["train_loss"] > np.log(10) - 0.1 for r in last):
+    if not at_or_above_chance(history, window):
         return None
     for start in range(0, len(x_train), rows):
         if np.any(x_train[start:start + rows] @ params.w_h + params.b_h > 0):
             return None
-    return (f"all {params.sizes[1]} hidden units output 0 for every training image at epoch "
+    return (f"all {params.sizes[1]} {DEAD_UNITS} for every training image at epoch "
             f"{history[-1]['epoch']} (their ReLUs died, and no gradient can bring them back), so the "
             "network is stuck at chance level")
 
@@ -395,7 +406,7 @@ class Trainer:
     def stop_reason(self):
         """Why this run should stop early (a sentence: diverged, or every hidden unit dead), else None."""
         reason = divergence_reason(self.history)
-        if reason is None and self.history:
+        if reason is None and at_or_above_chance(self.history):  # before copying the weights
             reason = dead_units_reason(self.history, self.params, self.x_train)
         return reason
 

@@ -64,6 +64,7 @@ BATCH_MEMORY = "train_batch_memory"  # the mini-batch size, remembered while "Fu
 LOADED_FILE = "train_loaded_file"  # file_id of the model upload already taken in
 OVERLAY = "train_overlay"  # the overlay multiselect's key
 OVERLAY_ADD = "train_overlay_add"  # runs to add to the overlay when it is next drawn
+CHART_CACHE = "train_chart_cache"  # {quantity: ((run, epochs done), spec)} of the live charts
 W = {name: f"train_w_{name}" for name in ("hidden", "lr", "momentum", "epochs", "full", "batch", "seed", "dtype")}
 
 PRESET_LABELS = {"assignment": "Assignment", "quick": "Quick demo"}
@@ -221,10 +222,10 @@ def _add_run(record):
 def finish_run(live):
     """Move a finished, stopped or diverged run into the history; a usable model becomes the current one.
 
-    Two script threads of one session can hold the same run (see ``run_lock``); the first to get here
+    Two script threads of one session can hold the same run (see ``_take``); the first to get here
     moves it, the other finds it gone and does nothing.
     """
-    with run_lock(live):
+    with live.lock:
         if st.session_state.get(LIVE) is not live:
             return
         record = live.to_record()
@@ -244,23 +245,18 @@ def _keep(live, record):
                                                "model, shown on the inspection page.")
 
 
-def run_lock(live):
-    """The lock every use of a run's trainer holds.
-
-    A click reruns the whole page in a new script thread at once
-    (``runner.fastReruns``), while the thread it replaces may still be inside
-    a training chunk on the same run: numpy has no point where Streamlit can
-    stop it. Without the lock the click's callback would read, or change, the
-    weights in the middle of an update.
-    """
-    return live.lock
-
-
 @contextlib.contextmanager
 def _take(live):
-    """Hold the run, first asking a chunk in the replaced script thread to end at its next step."""
+    """Hold the run's lock, first asking a chunk in the replaced script thread to end at its next step.
+
+    Every use of a run's trainer holds ``live.lock``: a click reruns the whole
+    page in a new script thread at once (``runner.fastReruns``), while the
+    thread it replaces may still be inside a training chunk on the same run,
+    where Streamlit cannot stop it. Without the lock the click's callback
+    would read, or change, the weights in the middle of an update.
+    """
     live.interrupt.set()
-    with run_lock(live):
+    with live.lock:
         live.interrupt.clear()
         yield
 
@@ -411,18 +407,24 @@ def draw_live(live):
     draw_figures(t.history)
     c = st.columns(2, gap="large")
     for col, quantity in zip(c, ("Loss", "Accuracy")):
-        col.altair_chart(live_chart(live, quantity))
+        col.vega_lite_chart(live_spec(live, quantity))
 
 
-def live_chart(live, quantity):
-    """The live chart of one quantity: the run's curves so far on an epoch axis that grows in steps.
+def live_spec(live, quantity):
+    """The Vega-Lite spec (from Altair) of the live chart of one quantity, rebuilt only when an epoch was added.
 
-    The axis grows in steps (``epoch_axis_end``), not with every epoch, so the
-    curves do not squeeze a little more at every redraw.
+    The epoch axis grows in steps (``epoch_axis_end``), not with every epoch,
+    so the curves do not squeeze a little more at every redraw. A fragment
+    rerun that ends inside an epoch redraws the cached spec.
     """
     done = len(live.history)
-    return curves_chart(curve_frame(live.history, quantity), epoch_axis_end(done, live.hyper.epochs), quantity,
-                        done <= MAX_POINTS)
+    cache = st.session_state.setdefault(CHART_CACHE, {})
+    key = (live.run_id, done)
+    if cache.get(quantity, (None, None))[0] != key:
+        chart = curves_chart(curve_frame(live.history, quantity), epoch_axis_end(done, live.hyper.epochs), quantity,
+                             done <= MAX_POINTS)
+        cache[quantity] = (key, chart.to_dict())
+    return cache[quantity][1]
 
 
 def draw_figures(history):
@@ -450,7 +452,7 @@ def advance(live):
     just redraws and tries again at its next rerun, so its buttons still
     answer promptly.
     """
-    with run_lock(live):
+    with live.lock:
         if _TRAIN_TURN.acquire(timeout=LOCK_WAIT):
             try:
                 live.advance(CHUNK_SECONDS)

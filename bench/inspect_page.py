@@ -31,9 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lab.pretrain import PRETRAINED_ENV  # noqa: E402
 from mlp.data import DATA_DIR_ENV  # noqa: E402
 from mlp.model_io import Model  # noqa: E402
-from mlp.pretrain import PRETRAINED_ENV  # noqa: E402
 from mlp.train import Hyper, Trainer  # noqa: E402
 
 PAGE = str(ROOT / "pages" / "inspect.py")

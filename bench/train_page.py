@@ -40,8 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lab.runs import hyper_to_query  # noqa: E402
 from mlp.data import EMBEDDED_FILE, REAL_CANDIDATES, default_data_path  # noqa: E402
-from mlp.runs import hyper_to_query  # noqa: E402
 from mlp.train import PRESETS  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs the Debian font packages that mlp/letters.py renders A..J from.
+# Installs the Debian font packages that letterset/generator.py renders A..J from.
 # Latin, decorative and handwriting fonts only (no CJK, Indic, Thai, Arabic or
 # icon packages), plus texlive-fonts-extra (about 540 MB download).
 # Run as root on Debian 12 (bookworm):   sh data/fonts_setup.sh [--no-texlive]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import PARAM_NAMES, Params, loss, loss_and_grads
+from .network import PARAM_NAMES, loss, loss_and_grads
 
 
 def relative_error(a, b):

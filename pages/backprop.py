@@ -1,7 +1,7 @@
 """Backpropagation: one forward and backward pass with every number on screen, a gradient check and a momentum step.
 
 Two modes: a tiny network (every matrix printed) and one real letter through the full 784-H-10 network.
-Every number comes from ``mlp`` (``mlp.explain`` calls ``mlp.core``, ``mlp.network``, ``mlp.gradcheck``,
+Every number comes from ``mlp`` (``lab.explain`` calls ``mlp.core``, ``mlp.network``, ``mlp.gradcheck``,
 ``mlp.train``); this page only lays them out.
 """
 
@@ -10,11 +10,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from lab.explain import (
+    GRADCHECK_EPS,
+    check_gradients,
+    explain_letter,
+    explain_momentum_step,
+    explain_pass,
+    report_map,
+    tiny_problem,
+)
 from mlp.core import LETTERS
 from mlp.data import DataError
-from mlp.explain import (
-    GRADCHECK_EPS, check_gradients, explain_letter, explain_momentum_step, explain_pass, report_map, tiny_problem,
-)
 from mlp.network import init_params
 from ui.data_source import current_split, data_source_picker
 from ui.latex import Reveal, aligned, col, fmt, mat, mat_or_const, num, row_labels, shape, show, sym
@@ -104,12 +110,12 @@ def tiny_page():
         f"A {n_in}-{n_hidden}-{n_out} ReLU + softmax network, float64: Xavier weights "
         f"(`mlp.network.init_params(seed={int(seed)})`) and small random biases (the report starts them at 0; "
         f"random ones exercise every gradient), and a batch of {n_ex} pixel-like inputs (0..255 / 255) with "
-        "random classes (`mlp.explain.tiny_problem`). Rows are examples, so a layer is x W + b. "
+        "random classes (`lab.explain.tiny_problem`). Rows are examples, so a layer is x W + b. "
         "Entries switched off by the ReLU are gray."
     )
 
     st.header("The network and the batch")
-    st.markdown(f"Examples (rows of x) and their classes: "
+    st.markdown("Examples (rows of x) and their classes: "
                 + ", ".join(f"**{n + 1}: {letters[c]}**" for n, c in enumerate(labels)) + ".")
     for line in fit((rf"{ex_rows}\quad {sym('x', x)} = {mat(x)}", cols(x) + 1.5),
                     (rf"{sym('y', ps.y)} = {mat(ps.y, 0)}", cols(ps.y, 0) + 1)):

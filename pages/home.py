@@ -3,9 +3,9 @@
 import numpy as np
 import streamlit as st
 
+from lab.inspect_model import upscale
 from mlp.core import LETTERS
 from mlp.data import DataError
-from mlp.inspect_model import upscale
 from ui.data_source import data_source_picker
 from ui.router import ensure_router
 

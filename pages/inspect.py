@@ -31,7 +31,7 @@ data_key, dataset, split = current_split()
 model = iv.model_in_use(data_key)
 if model is None:
     st.info("No model yet: train one on the Training page, or load a model file (.npz) in the sidebar. "
-            "(The shipped model data/pretrained.npz is missing; `python -m mlp.pretrain` makes it.)")
+            "(The shipped model data/pretrained.npz is missing; `python -m lab.pretrain` makes it.)")
     st.stop()
 f_in, hidden, k_out = model.params.sizes
 if (f_in, k_out) != (784, 10):

@@ -1,6 +1,6 @@
 """Softmax and cross-entropy: the derivation of dL/do = p - y, with the user's logits in every line.
 
-Every number comes from ``mlp.explain`` (which calls ``mlp.core``); this page only lays them out.
+Every number comes from ``lab.explain`` (which calls ``mlp.core``); this page only lays them out.
 """
 
 import altair as alt
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from lab.explain import finite_difference_logits, overflow_demo, softmax_ce
 from mlp.core import LETTERS
-from mlp.explain import finite_difference_logits, overflow_demo, softmax_ce
 from ui.latex import Reveal, aligned, col, fmt, labelled, num, row_labels, show
 from ui.router import ensure_router
 

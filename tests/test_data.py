@@ -7,10 +7,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import blob_letters
 from PIL import Image
 
 import mlp.data as data
-from helpers import blob_letters
 from mlp.data import DataError, load_bytes, load_dataset, load_npz, split_dataset, split_sizes
 
 

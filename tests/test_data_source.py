@@ -5,9 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from helpers import blob_letters
+from streamlit.testing.v1 import AppTest
 
 HOME = str(Path(__file__).resolve().parent.parent / "pages" / "home.py")
 

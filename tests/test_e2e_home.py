@@ -1,9 +1,8 @@
 """Real browser: the app starts and the home page reads."""
 
 import pytest
-from playwright.sync_api import expect
-
 from conftest import screenshot, wait_for_app
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 

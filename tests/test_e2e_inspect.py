@@ -7,15 +7,14 @@ among the training fonts), and loads a model file in the sidebar.
 Screenshots at 1280x800 and 1024x768 land in artifacts/screenshots/.
 """
 
-import io
 import re
 
 import numpy as np
 import pytest
+from conftest import screenshot, wait_for_app
 from PIL import Image, ImageDraw, ImageFont
 from playwright.sync_api import expect
 
-from conftest import screenshot, wait_for_app
 from ui.inspect_sections import GRID_PAGE as N
 
 pytestmark = pytest.mark.e2e

@@ -7,9 +7,9 @@ no LaTeX block (matrix) is wider than its box (Streamlit would give it a horizon
 from __future__ import annotations
 
 import pytest
+from conftest import IN_CI, screenshot, wait_for_app
 from playwright.sync_api import expect
 
-from conftest import IN_CI, screenshot, wait_for_app
 from mlp.data import find_data_files
 
 pytestmark = pytest.mark.e2e

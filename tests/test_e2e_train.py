@@ -20,10 +20,10 @@ import sys
 import time
 
 import pytest
+from conftest import ROOT, screenshot, wait_for_app
 from playwright.sync_api import expect
 
-from conftest import ROOT, screenshot, wait_for_app
-from mlp.runs import LR_GRID
+from lab.runs import LR_GRID
 
 pytestmark = pytest.mark.e2e
 

@@ -1,11 +1,11 @@
-"""mlp.explain: every intermediate the math pages show, checked against finite differences and mlp itself."""
+"""lab.explain: every intermediate the math pages show, checked against finite differences and mlp itself."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from mlp import explain
+from lab import explain
 from mlp.core import backpropagation, grad_ce, log_softmax, one_hot, softmax
 from mlp.gradcheck import relative_error
 from mlp.network import PARAM_NAMES, Params, forward, init_params, loss, loss_and_grads

@@ -1,11 +1,11 @@
-"""mlp.inspect_model: weight images, unit orderings, activations, evaluation, cell members."""
+"""lab.inspect_model: weight images, unit orderings, activations, evaluation, cell members."""
 
 import numpy as np
 import pytest
 
-from mlp import inspect_model as im
+from lab import inspect_model as im
 from mlp.metrics import confusion_matrix
-from mlp.network import Params, forward, init_params
+from mlp.network import forward, init_params
 
 
 @pytest.fixture
@@ -178,7 +178,8 @@ def test_colour_bar_has_the_map_and_labels():
 
 def test_pretrain_script_writes_a_loadable_model(tmp_path):
     from helpers import blob_letters
-    from mlp import pretrain
+
+    from lab import pretrain
     from mlp.model_io import load_model
     from mlp.train import Hyper
 

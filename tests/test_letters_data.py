@@ -17,7 +17,7 @@ NPZ = DATA / "letters.npz"
 PROVENANCE = DATA / "letters_provenance.tsv.gz"
 LETTERS = "ABCDEFGHIJ"
 
-# Licence short names the generator may ship (mlp.letters.ALLOWED_LICENCES).
+# Licence short names the generator may ship (letterset.generator.ALLOWED_LICENCES).
 ALLOWED = {
     "OFL-1.1", "OFL-1.0", "Apache-2.0", "MIT", "BSD", "X11", "ISC", "public-domain", "CC0-1.0",
     "CC-BY", "CC-BY-SA", "Bitstream-Vera", "Arev", "GUST-Font-License", "LPPL", "GPL", "GPL-2",
@@ -115,11 +115,11 @@ def test_readme_lists_licences(rows):
         assert lic in readme, f"data/README.md does not mention {lic}"
 
 
-# --- the generator's pieces that need no fonts (mlp/letters.py) ---------------------------------
+# --- the generator's pieces that need no fonts (letterset/generator.py) ---------------------------------
 
 
 def test_stretch_fills_the_box_ignoring_aspect():
-    from mlp.letters import stretch
+    from letterset.generator import stretch
 
     bar = np.full((60, 12), 255, dtype=np.uint8)  # a tall thin 'I'
     out = stretch(bar)
@@ -128,7 +128,7 @@ def test_stretch_fills_the_box_ignoring_aspect():
 
 
 def test_dedup_drops_near_copies_and_keeps_the_first():
-    from mlp.letters import dedup
+    from letterset.generator import dedup
 
     rng = np.random.default_rng(0)
     faces = rng.integers(0, 256, size=(4, 10, 28, 28), dtype=np.uint8)
@@ -138,7 +138,7 @@ def test_dedup_drops_near_copies_and_keeps_the_first():
 
 
 def test_licence_names_and_allow_list():
-    from mlp.letters import licence_allowed, normalise_licence
+    from letterset.generator import licence_allowed, normalise_licence
 
     assert normalise_licence("OFL-1.1") == "OFL-1.1"
     assert normalise_licence("SIL-1.1") == "OFL-1.1"
@@ -153,7 +153,7 @@ def test_licence_names_and_allow_list():
 
 
 def test_npz_writer_is_reproducible(tmp_path):
-    from mlp.letters import write_npz
+    from letterset.generator import write_npz
 
     images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
     labels = np.array([0, 9], dtype=np.uint8)
@@ -171,7 +171,7 @@ DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 @pytest.mark.skipif(not DEJAVU.exists(), reason="needs fonts-dejavu-core")
 def test_render_face_of_a_real_font():
     pytest.importorskip("fontTools")
-    from mlp.letters import render_file
+    from letterset.generator import render_file
 
     (face,) = render_file(str(DEJAVU))
     assert face["status"] == "ok" and face["family"] == "DejaVu Sans"

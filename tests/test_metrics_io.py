@@ -4,12 +4,12 @@ import io
 
 import numpy as np
 import pytest
-
 from helpers import blob_letters, frozen_split
+
 from mlp import cli
 from mlp.data import DataError
 from mlp.metrics import accuracy, confusion_matrix, misclassified, per_class_accuracy, row_normalised
-from mlp.model_io import load_model, model_bytes, save_model
+from mlp.model_io import load_model, model_bytes
 from mlp.train import Hyper, Trainer
 
 

@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_page_softmax import latex_with, parse_matrices
 
+from lab.explain import explain_letter, explain_momentum_step, explain_pass, tiny_problem
 from mlp.core import LETTERS
 from mlp.data import DATA_DIR_ENV, find_data_files, split_dataset
-from mlp.explain import explain_letter, explain_momentum_step, explain_pass, tiny_problem
 from mlp.model_io import Model
 from mlp.network import init_params
 from mlp.train import Hyper
-from test_page_softmax import latex_with, parse_matrices
 from ui.session import MODEL_KEY, CurrentModel
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "backprop.py")

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import IN_CI
 from PIL import Image, ImageDraw, ImageFont
 from streamlit.testing.v1 import AppTest
 
-from conftest import IN_CI
+from lab.pretrain import pretrained_path
 from mlp.core import LETTERS
 from mlp.data import default_data_path, load_dataset, split_dataset
 from mlp.metrics import confusion_matrix, misclassified
 from mlp.model_io import load_model, model_bytes
 from mlp.network import predict_proba
-from mlp.pretrain import pretrained_path
 from mlp.train import Hyper, Trainer
 from ui.inspect_sections import GRID_PAGE
 
@@ -34,7 +34,7 @@ def shipped():
     path = pretrained_path()
     if not path.exists():
         if IN_CI:
-            pytest.fail(f"{path} is required in CI (python -m mlp.pretrain makes it)")
+            pytest.fail(f"{path} is required in CI (python -m lab.pretrain makes it)")
         pytest.skip(f"{path} not present")
     return load_model(path).params
 
@@ -257,8 +257,8 @@ def test_session_model_and_model_upload(split, shipped):
 def test_letters_in_an_unseen_font_are_read_right(shipped):
     """The upload pipeline makes inputs like the training letters: Aileron (Pillow's font, not a training
     font) letters, dark on light and light on dark, are read right by the shipped model."""
-    from mlp.inspect_model import predict_one
-    from mlp.your_letter import prepare_letter
+    from lab.inspect_model import predict_one
+    from lab.your_letter import prepare_letter
 
     for fg, bg in ((0, 255), (255, 0)):
         read = [LETTERS[int(np.argmax(predict_one(shipped, prepare_letter(letter_png(ch, fg, bg)).x)))] for ch in LETTERS]

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lab.explain import finite_difference_logits, softmax_ce
 from mlp.core import log_softmax, softmax
-from mlp.explain import finite_difference_logits, softmax_ce
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "softmax.py")
 DEFAULT_LOGITS = [2.0, 1.0, 0.1, -1.0]  # the page's first four defaults

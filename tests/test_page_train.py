@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from dataclasses import replace
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui.training as training
+from lab.runs import hyper_to_query
 from mlp.data import load_dataset, split_dataset
 from mlp.model_io import load_model, model_bytes
-from mlp.runs import hyper_to_query
 from mlp.train import PRESETS, RECORD_KEYS, Hyper, Trainer
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "train.py")

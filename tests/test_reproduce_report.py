@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 REPORT_TRAIN, REPORT_VALID = 0.9768, 0.9128

@@ -1,4 +1,4 @@
-"""mlp.runs: chunked runs (pause, step, stop, divergence), run records, URL settings, CSV and chart rows."""
+"""lab.runs: chunked runs (pause, step, stop, divergence), run records, URL settings, CSV and chart rows."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mlp.model_io import Model
-from mlp.runs import (
+from lab.runs import (
     LR_GRID,
     LiveRun,
     RunRecord,
@@ -27,6 +26,7 @@ from mlp.runs import (
     runs_table,
     snap_lr,
 )
+from mlp.model_io import Model
 from mlp.train import PRESETS, RECORD_KEYS, Hyper, Trainer
 
 

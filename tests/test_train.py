@@ -1,13 +1,12 @@
 """The trainer: the report's update, both numeric paths, the stepper, saving mid-run, divergence."""
 
 import io
-
 from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from helpers import frozen_split
+
 from mlp.model_io import load_trainer, save_trainer
 from mlp.network import forward, init_params, loss_and_grads
 from mlp.train import VELOCITY_START, Hyper, Trainer, dead_units_reason, divergence_reason, momentum_step

@@ -1,4 +1,4 @@
-"""mlp.your_letter: any picture of a letter -> a notMNIST-like 28x28 input, and clear refusals."""
+"""lab.your_letter: any picture of a letter -> a notMNIST-like 28x28 input, and clear refusals."""
 
 import io
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from mlp import your_letter as yl
+from lab import your_letter as yl
 from mlp.data import DataError
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from mlp.data import EMBEDDED_FILE, data_dir, DataError, find_data_files, load_bytes, load_dataset, split_dataset
+from mlp.data import EMBEDDED_FILE, DataError, data_dir, find_data_files, load_bytes, load_dataset, split_dataset
 
 UPLOAD_KEY = "upload"  # session_state: {"digest", "name"} of the session's uploaded data set
 CHOICE_KEY = "data_choice"  # session_state: the label of the chosen source

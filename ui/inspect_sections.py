@@ -1,7 +1,7 @@
 """The four sections of the inspection page: hidden units, mistakes, confusion matrix, your own letter.
 
-Widgets and pictures only; the numbers come from ``mlp.inspect_model`` and
-``mlp.your_letter`` (through the caches of ``ui.inspect_view``).
+Widgets and pictures only; the numbers come from ``lab.inspect_model`` and
+``lab.your_letter`` (through the caches of ``ui.inspect_view``).
 Widget keys: ``wg_*`` weight grid, ``mg_*`` mistakes gallery, ``cm_*``
 confusion matrix, ``yl_*`` your letter.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from mlp import inspect_model as im
+from lab import inspect_model as im
+from lab.your_letter import prepare_letter
 from mlp.core import LETTERS
 from mlp.data import DataError
-from mlp.your_letter import FORMATS, prepare_letter
 from ui import inspect_view as iv
 
 GRID_PAGE = 32  # hidden units per page of the weight grid (4 rows of 8 at 1280 px)

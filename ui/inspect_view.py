@@ -1,6 +1,6 @@
 """Streamlit glue for the inspection page: which model, cached per-model results, and the charts.
 
-The numbers come from ``mlp.inspect_model`` / ``mlp.your_letter``; this file
+The numbers come from ``lab.inspect_model`` / ``lab.your_letter``; this file
 only picks the model, caches results per (model, data set) and builds Altair
 charts.
 
@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mlp import inspect_model as im
+from lab import inspect_model as im
+from lab.pretrain import pretrained_path, trained_on
 from mlp.core import LETTERS
 from mlp.data import DataError, read_only
 from mlp.model_io import load_lab_model, load_model
-from mlp.pretrain import pretrained_path, trained_on
 from ui.session import current_model, set_current_model
 
 POSITIVE, NEGATIVE = im.DIVERGING_ANCHORS[-3], im.DIVERGING_ANCHORS[2]  # bar colours matching the weight images
@@ -134,7 +134,7 @@ def _freeze(ev):
 
 @st.cache_resource(show_spinner="Running the network over the letters…", max_entries=16)
 def evaluation(model_key: str, data_key: str, part: str, _params, _x, _y):
-    """mlp.inspect_model.evaluate on one part of a data set, once per (model, data set, part) per server."""
+    """lab.inspect_model.evaluate on one part of a data set, once per (model, data set, part) per server."""
     return _freeze(im.evaluate(_params, _x, _y))
 
 

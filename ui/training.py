@@ -1,6 +1,6 @@
 """Streamlit glue of the training page: settings widgets, run controls, the live view, history.
 
-The work is done by ``mlp`` (``Trainer``) and ``mlp.runs`` (``LiveRun`` chunks,
+The work is done by ``mlp`` (``Trainer``) and ``lab.runs`` (``LiveRun`` chunks,
 run records, URL settings); this module only draws widgets and charts.
 
 Training runs in short chunks inside a fragment that reruns itself every
@@ -20,17 +20,15 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from mlp.data import DataError
-from mlp.model_io import Model, load_lab_model, model_bytes
-from mlp.runs import (
+from lab.runs import (
     EPOCHS_RANGE,
-    chance_level_note,
     HIDDEN_RANGE,
     LR_GRID,
     MIN_BATCH,
     MOMENTUM_RANGE,
     SEED_RANGE,
     LiveRun,
+    chance_level_note,
     clamp_batch,
     curve_rows,
     describe,
@@ -43,6 +41,8 @@ from mlp.runs import (
     runs_table,
     snap_lr,
 )
+from mlp.data import DataError
+from mlp.model_io import Model, load_lab_model, model_bytes
 from mlp.train import PRESETS, Hyper, Trainer
 from ui.session import set_current_model
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from .data import DataError
+from mlp.data import DataError
 
 SIDE = 28
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .metrics import accuracy
-from .network import Params, predict
-from .train import DEAD_UNITS, RECORD_KEYS, Hyper
+from mlp.metrics import accuracy
+from mlp.network import Params, predict
+from mlp.train import DEAD_UNITS, RECORD_KEYS, Hyper
 
 # The page's ranges for each hyperparameter.
 HIDDEN_RANGE = (1, 2048)

@@ -30,7 +30,7 @@ packages (installed by ``data/fonts_setup.sh``):
 Usage::
 
     sh data/fonts_setup.sh                      # once, as root
-    python -m mlp.letters          # data/letters.npz, data/letters_provenance.tsv.gz, data/README.md
+    python -m letterset          # data/letters.npz, data/letters_provenance.tsv.gz, data/README.md
 
 Generator-only dependency: fontTools (``data/requirements-letters.txt``).
 The same font set, library versions and seed give the same bytes.
@@ -719,7 +719,7 @@ def write_readme(path, s, faces, seed, junk_epochs, out, provenance):
         "the real data. `bench/faithfulness.py` measures how well a network trained on it does on the real "
         "notMNIST_small.",
         "",
-        "## How it was made (`mlp/letters.py`)",
+        "## How it was made (`letterset/generator.py`)",
         "",
         f"1. Fonts: {s['font_files']:,} TrueType/OpenType/Type1 files ({s['faces']:,} faces) from about 200 "
         "Latin, decorative and handwriting `fonts-*` packages and `texlive-fonts-extra` "
@@ -760,7 +760,7 @@ def write_readme(path, s, faces, seed, junk_epochs, out, provenance):
         "```sh",
         "sh data/fonts_setup.sh                                 # as root; Debian 12; ~900 MB download",
         ".venv/bin/pip install -r data/requirements-letters.txt  # fontTools, generator only",
-        f".venv/bin/python -m mlp.letters --seed {seed}            # writes data/{npz_name}, "
+        f".venv/bin/python -m letterset --seed {seed}            # writes data/{npz_name}, "
         f"data/{prov_name}, data/README.md",
         "```",
         "",
@@ -835,7 +835,7 @@ def read_provenance(path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m mlp.letters", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m letterset", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="data/letters.npz")
     ap.add_argument("--provenance", default="data/letters_provenance.tsv.gz")
     ap.add_argument("--readme", default="data/README.md", help="'' to skip writing it")

@@ -16,8 +16,8 @@ file of ``mlp.model_io`` (float32) plus one extra string array ``trained_on``
 
 Usage::
 
-    python -m mlp.pretrain                      # data/letters.npz -> data/pretrained.npz
-    python -m mlp.pretrain --data other.npz --out /tmp/model.npz --hidden 256 --epochs 10
+    python -m lab.pretrain                      # data/letters.npz -> data/pretrained.npz
+    python -m lab.pretrain --data other.npz --out /tmp/model.npz --hidden 256 --epochs 10
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DATA_DIR, EMBEDDED_FILE, DataError, load_dataset, split_dataset
-from .metrics import accuracy
-from .model_io import save_model
-from .network import init_params, predict
-from .train import Hyper, Trainer
+from mlp.data import DATA_DIR, EMBEDDED_FILE, DataError, load_dataset, split_dataset
+from mlp.metrics import accuracy
+from mlp.model_io import save_model
+from mlp.network import init_params, predict
+from mlp.train import Hyper, Trainer
 
 PRETRAINED_FILE = "pretrained.npz"
 PRETRAINED_PATH = DATA_DIR / PRETRAINED_FILE
@@ -102,7 +102,7 @@ def trained_on(path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m mlp.pretrain", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m lab.pretrain", description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DATA_DIR / EMBEDDED_FILE), help="data set to train on (default: data/letters.npz)")
     ap.add_argument("--out", default=str(PRETRAINED_PATH), help="model file to write (default: data/pretrained.npz)")
     ap.add_argument("--hidden", type=int, default=HYPER.hidden)

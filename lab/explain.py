@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import core, gradcheck, network, train
-from .core import average_ce_logits, backpropagation, log_softmax, one_hot, relu_grad, softmax, softmax_naive
-from .gradcheck import gradient_check, max_relative_error, relative_error
-from .network import PARAM_NAMES, Params, forward, init_params, loss, loss_and_grads
-from .train import momentum_step, start_velocity
+from mlp import core, gradcheck, network, train
+from mlp.core import average_ce_logits, backpropagation, log_softmax, one_hot, relu_grad, softmax, softmax_naive
+from mlp.gradcheck import gradient_check, max_relative_error, relative_error
+from mlp.network import PARAM_NAMES, Params, forward, init_params, loss, loss_and_grads
+from mlp.train import momentum_step, start_velocity
 
 GRADCHECK_EPS = 1e-5  # central-difference step of the backprop page's check (see ``check_gradients``)
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core import K_CLASSES, LETTERS, relu
-from .metrics import accuracy, confusion_matrix, misclassified, per_class_accuracy
-from .network import forward, predict_proba
+from mlp.core import K_CLASSES, LETTERS, relu
+from mlp.metrics import accuracy, confusion_matrix, misclassified, per_class_accuracy
+from mlp.network import forward, predict_proba
 
 SIDE = 28
 

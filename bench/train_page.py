@@ -121,7 +121,7 @@ def apptest_seconds(data_dir, hyper):
     os.environ["MLP_LAB_DATA_DIR"] = str(data_dir)
     from streamlit.testing.v1 import AppTest
 
-    import ui.training as training
+    import ui.keys as keys
 
     at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=600)
     for key, value in hyper_to_query(hyper).items():
@@ -129,7 +129,7 @@ def apptest_seconds(data_dir, hyper):
     at.run()
     t0 = time.perf_counter()
     at.button(key="train_start").click().run()
-    while at.session_state[training.LIVE] is not None:
+    while at.session_state[keys.LIVE] is not None:
         at.run()
     return time.perf_counter() - t0
 

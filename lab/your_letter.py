@@ -30,11 +30,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 from mlp.data import DataError
+from mlp.limits import MAX_LETTER_BYTES as MAX_BYTES
+from mlp.limits import MAX_LETTER_PIXELS as MAX_PIXELS
 
 SIDE = 28
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
-MAX_BYTES = 20 * 2**20  # a photo of a letter needs far less
-MAX_PIXELS = 40_000_000  # width x height before decoding; more is refused as a possible decompression bomb
 WORK_SIDE = 512  # images are shrunk to at most this (longest side) before processing
 PREVIEW_SIDE = 120  # longest side of the step images
 BORDER_FRACTION = 0.06  # the ring of the image used to judge its ground

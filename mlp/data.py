@@ -26,16 +26,13 @@ import numpy as np
 from PIL import Image
 
 from .core import K_CLASSES, LETTERS
+from .limits import MAX_EXPANDED_BYTES, MAX_FILE_BYTES, MAX_PNG_BYTES, MIN_IMAGES
 
 SIDE = 28
 REPORT_SIZES = (10000, 6000)  # train, valid; the rest is test
 REPORT_TOTAL = 18724  # notMNIST_small, which the report's sizes were made for
 SPLIT_SEED = 521
 
-MAX_FILE_BYTES = 200 * 2**20  # an upload or archive on disk (Streamlit's upload limit too)
-MAX_EXPANDED_BYTES = 1 * 2**30  # what an archive may expand to
-MAX_PNG_BYTES = 1 * 2**20  # one notMNIST PNG is about 1 KB
-MIN_IMAGES = 20
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATA_DIR_ENV = "MLP_LAB_DATA_DIR"  # overrides DATA_DIR (tests, other installs)

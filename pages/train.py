@@ -3,6 +3,8 @@
 import streamlit as st
 
 from mlp.data import DataError
+from ui import keys
+from ui import train_settings as ts
 from ui import training as tr
 from ui.data_source import current_split, data_source_picker
 from ui.router import ensure_router
@@ -24,8 +26,8 @@ if split is None:
     st.stop()
 
 n_train = len(split.y_train)
-tr.init_settings(n_train)
-live = st.session_state.get(tr.LIVE)
+ts.init_settings(n_train)
+live = st.session_state.get(keys.LIVE)
 busy = live is not None
 
 # The buttons come first: nothing above them appears or disappears when a run starts or ends, so
@@ -33,14 +35,14 @@ busy = live is not None
 tr.controls(data_key, dataset.name, split)
 tr.show_notice()
 if busy:  # the run keeps its settings: the widgets step aside so the curves fit on the screen
-    hyper = st.session_state[tr.SETTINGS]
+    hyper = st.session_state[keys.SETTINGS]
 else:
-    tr.show_url_notes()
-    tr.preset_buttons(n_train)
-    hyper = tr.settings_widgets(n_train)
+    ts.show_url_notes()
+    ts.preset_buttons(n_train)
+    hyper = ts.settings_widgets(n_train)
     st.caption(f"Data: **{dataset.name}**, {n_train:,} training, {len(split.y_valid):,} validation and "
                f"{len(split.y_test):,} test images.")
-tr.sync_url(hyper)
+ts.sync_url(hyper)
 tr.live_panel()
 tr.last_run_panel()
 tr.history_panel()

@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui.keys as keys
+import ui.train_charts as train_charts
 import ui.training as training
 from lab.runs import hyper_to_query
 from mlp.data import load_dataset, split_dataset
@@ -51,7 +53,7 @@ def new_app(query=None):
 
 def widgets(at):
     s = at.session_state
-    return {name: s[key] for name, key in training.W.items()}
+    return {name: s[key] for name, key in keys.W.items()}
 
 
 def expected_widgets(hyper, batch_default=128):
@@ -62,7 +64,7 @@ def expected_widgets(hyper, batch_default=128):
 
 def train_to_end(at, limit=500):
     for _ in range(limit):
-        if at.session_state[training.LIVE] is None:
+        if at.session_state[keys.LIVE] is None:
             return at
         at.run()
     raise AssertionError("the run did not end")
@@ -87,12 +89,12 @@ def test_presets_set_the_controls(data_dir):
     at.button(key="train_preset_assignment").click().run()
     no_exceptions(at)
     assert widgets(at) == expected_widgets(PRESETS["assignment"])
-    assert at.slider(key=training.W["hidden"]).value == 1000
-    assert at.toggle(key=training.W["full"]).value is True
-    assert at.number_input(key=training.W["batch"]).disabled  # full batch: no batch size
+    assert at.slider(key=keys.W["hidden"]).value == 1000
+    assert at.toggle(key=keys.W["full"]).value is True
+    assert at.number_input(key=keys.W["batch"]).disabled  # full batch: no batch size
     at.button(key="train_preset_quick").click().run()
     assert widgets(at) == expected_widgets(PRESETS["quick"])
-    assert at.number_input(key=training.W["batch"]).disabled is False
+    assert at.number_input(key=keys.W["batch"]).disabled is False
 
 
 def query_value(at, key):
@@ -105,13 +107,13 @@ def test_query_parameters_set_the_controls_and_follow_them(data_dir):
     at = new_app(hyper_to_query(hyper))
     no_exceptions(at)
     assert widgets(at) == expected_widgets(hyper)
-    assert at.slider(key=training.W["hidden"]).value == 77
-    assert at.select_slider(key=training.W["lr"]).value == 0.003
-    assert at.radio(key=training.W["dtype"]).value == "float64"
+    assert at.slider(key=keys.W["hidden"]).value == 77
+    assert at.select_slider(key=keys.W["lr"]).value == 0.003
+    assert at.radio(key=keys.W["dtype"]).value == "float64"
     assert any("link" in i.value for i in at.info)
     # changing a control rewrites the URL, so the link can be shared
-    at.slider(key=training.W["hidden"]).set_value(300).run()
-    at.toggle(key=training.W["full"]).set_value(True).run()
+    at.slider(key=keys.W["hidden"]).set_value(300).run()
+    at.toggle(key=keys.W["full"]).set_value(True).run()
     assert query_value(at, "hidden") == "300" and query_value(at, "batch") == "full"
     assert query_value(at, "lr") == "0.003"
 
@@ -132,7 +134,7 @@ def test_a_short_run_gives_the_steppers_records(split, dtype, batch):
     at.button(key="train_start").click().run()
     train_to_end(at)
     no_exceptions(at)
-    runs = at.session_state[training.RUNS]
+    runs = at.session_state[keys.RUNS]
     assert len(runs) == 1 and runs[0].status == "finished" and runs[0].hyper == hyper
     reference = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper)
     expected = [reference.step_epoch() for _ in range(hyper.epochs)]
@@ -165,7 +167,7 @@ def test_live_charts_hold_every_epoch_on_an_axis_that_grows_in_steps(data_dir, m
     at = new_app(hyper_to_query(Hyper(hidden=8, lr=0.1, momentum=0.9, epochs=40, batch_size=None)))
     at.button(key="train_start").click().run()
     axis_ends = []
-    live = at.session_state[training.LIVE]
+    live = at.session_state[keys.LIVE]
     while live.trainer.epoch < 14:
         at.run()
         loss, acc = at.get("vega_lite_chart")[:2]
@@ -181,9 +183,9 @@ def test_live_charts_hold_every_epoch_on_an_axis_that_grows_in_steps(data_dir, m
 
 
 def test_epoch_axis_grows_in_steps():
-    ends = [training.epoch_axis_end(done, 500) for done in (0, 10, 11, 20, 21, 50, 51, 101, 201, 500)]
+    ends = [train_charts.epoch_axis_end(done, 500) for done in (0, 10, 11, 20, 21, 50, 51, 101, 201, 500)]
     assert ends == [10, 10, 20, 20, 50, 50, 100, 200, 500, 500]
-    assert training.epoch_axis_end(25, 30) == 30 and training.epoch_axis_end(0, 1) == 2
+    assert train_charts.epoch_axis_end(25, 30) == 30 and train_charts.epoch_axis_end(0, 1) == 2
 
 
 def test_pause_step_resume_stop(data_dir, monkeypatch):
@@ -191,7 +193,7 @@ def test_pause_step_resume_stop(data_dir, monkeypatch):
     hyper = Hyper(hidden=8, lr=0.01, momentum=0.9, epochs=500, batch_size=16, seed=1)
     at = new_app(hyper_to_query(hyper))
     at.button(key="train_start").click().run()
-    live = at.session_state[training.LIVE]
+    live = at.session_state[keys.LIVE]
     assert live.active and at.button(key="train_start").disabled
     assert not at.slider  # the settings step aside while a run is on
     while live.trainer.epoch < 2:
@@ -215,17 +217,17 @@ def test_pause_step_resume_stop(data_dir, monkeypatch):
     assert live.active and live.trainer.epoch >= frozen[0] + 1
     at.button(key="train_stop").click().run()
     no_exceptions(at)
-    assert at.session_state[training.LIVE] is None
-    run = at.session_state[training.RUNS][-1]
+    assert at.session_state[keys.LIVE] is None
+    run = at.session_state[keys.RUNS][-1]
     assert run.status == "stopped" and 0 < run.epochs_done < 500
-    assert at.slider(key=training.W["hidden"]).value == 8  # the settings come back unchanged
+    assert at.slider(key=keys.W["hidden"]).value == 8  # the settings come back unchanged
     assert any("stopped after" in s.value for s in at.success)
 
 
 def test_step_one_epoch_from_nothing(data_dir):
     at = new_app(hyper_to_query(Hyper(hidden=8, lr=0.01, epochs=50, batch_size=16)))
     at.button(key="train_step").click().run()
-    live = at.session_state[training.LIVE]
+    live = at.session_state[keys.LIVE]
     for _ in range(100):
         if live.mode == "paused":
             break
@@ -243,7 +245,7 @@ def test_a_click_waits_for_the_chunk_of_the_script_run_it_replaces(data_dir, mon
     monkeypatch.setattr(training, "CHUNK_SECONDS", 0.0)
     at = new_app(hyper_to_query(Hyper(hidden=8, lr=0.1, momentum=0.9, epochs=50, batch_size=16)))
     at.button(key="train_start").click().run()
-    live = at.session_state[training.LIVE]
+    live = at.session_state[keys.LIVE]
     inside, overlaps = threading.Event(), []
     real_advance, real_record = live.advance, live.to_record
 
@@ -268,7 +270,7 @@ def test_a_click_waits_for_the_chunk_of_the_script_run_it_replaces(data_dir, mon
     old_run.join()
     no_exceptions(at)
     assert overlaps == [False]
-    (run,) = at.session_state[training.RUNS]
+    (run,) = at.session_state[keys.RUNS]
     assert run.status == "stopped" and run.epochs_done == live.trainer.epoch
 
 
@@ -278,7 +280,7 @@ def run_until_it_stops_itself(hyper):
     at.button(key="train_start").click().run()
     train_to_end(at)
     no_exceptions(at)
-    run = at.session_state[training.RUNS][-1]
+    run = at.session_state[keys.RUNS][-1]
     assert run.status == "diverged" and run.epochs_done < hyper.epochs
     error = " ".join(e.value for e in at.error)
     assert "stopped by itself" in error and "too high" in error and "Try" in error
@@ -289,12 +291,12 @@ def test_a_diverging_learning_rate_ends_in_the_explanation(data_dir):
     at, _ = run_until_it_stops_itself(Hyper(hidden=32, lr=1.0, momentum=0.99, epochs=50, batch_size=None, seed=1))
     assert "current_model" not in at.session_state  # diverged weights are not handed to the inspection page
     # the session keeps working: a sensible learning rate trains normally
-    at.select_slider(key=training.W["lr"]).set_value(0.01).run()
-    at.slider(key=training.W["epochs"]).set_value(3).run()
+    at.select_slider(key=keys.W["lr"]).set_value(0.01).run()
+    at.slider(key=keys.W["epochs"]).set_value(3).run()
     at.button(key="train_start").click().run()
     train_to_end(at)
     no_exceptions(at)
-    assert [r.status for r in at.session_state[training.RUNS]] == ["diverged", "finished"]
+    assert [r.status for r in at.session_state[keys.RUNS]] == ["diverged", "finished"]
     assert not at.error
 
 
@@ -308,11 +310,11 @@ def test_history_overlay_and_delete(data_dir):
     at = new_app(hyper_to_query(Hyper(hidden=8, lr=0.1, momentum=0.9, epochs=3, batch_size=32)))
     at.button(key="train_start").click().run()
     train_to_end(at)
-    at.select_slider(key=training.W["lr"]).set_value(0.01).run()
+    at.select_slider(key=keys.W["lr"]).set_value(0.01).run()
     at.button(key="train_start").click().run()
     train_to_end(at)
     no_exceptions(at)
-    runs = at.session_state[training.RUNS]
+    runs = at.session_state[keys.RUNS]
     assert [r.hyper.lr for r in runs] == [0.1, 0.01]
     overlay = at.multiselect(key="train_overlay")
     assert overlay.value == [runs[0].short_label, runs[1].short_label]
@@ -326,7 +328,7 @@ def test_history_overlay_and_delete(data_dir):
     at.selectbox(key="train_pick").set_value(runs[0].short_label).run()
     at.button(key="train_delete").click().run()
     no_exceptions(at)
-    assert [r.run_id for r in at.session_state[training.RUNS]] == [2]
+    assert [r.run_id for r in at.session_state[keys.RUNS]] == [2]
     assert list(at.dataframe[0].value.index) == [2]
 
 
@@ -341,10 +343,10 @@ def test_load_a_saved_model_and_refuse_a_bad_one(split):
     at.file_uploader(key="train_model_upload").set_value(("bad.npz", b"this is not a model", "application/octet-stream")).run()
     no_exceptions(at)
     assert any("was not loaded" in e.value and "bad.npz" in e.value for e in at.error)
-    assert len(at.session_state[training.RUNS]) == 1
+    assert len(at.session_state[keys.RUNS]) == 1
     at.file_uploader(key="train_model_upload").set_value(("good.npz", data, "application/octet-stream")).run()
     no_exceptions(at)
-    runs = at.session_state[training.RUNS][1:]
+    runs = at.session_state[keys.RUNS][1:]
     assert len(runs) == 1 and runs[0].status == "loaded" and runs[0].history == trainer.history
     assert at.multiselect(key="train_overlay").value[-1] == runs[0].short_label
     assert at.session_state["current_model"].origin == "loaded"
@@ -360,7 +362,7 @@ def test_sessions_are_independent(data_dir):
     b = new_app(hyper_to_query(Hyper(hidden=9, lr=0.01, epochs=2, batch_size=32, seed=2)))
     a.button(key="train_start").click().run()
     train_to_end(a)
-    assert len(a.session_state[training.RUNS]) == 1
+    assert len(a.session_state[keys.RUNS]) == 1
     b.run()
-    assert training.RUNS not in b.session_state or not b.session_state[training.RUNS]
-    assert b.session_state[training.SETTINGS].hidden == 9
+    assert keys.RUNS not in b.session_state or not b.session_state[keys.RUNS]
+    assert b.session_state[keys.SETTINGS].hidden == 9

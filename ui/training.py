@@ -15,177 +15,42 @@ from __future__ import annotations
 import contextlib
 import threading
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lab.runs import (
-    EPOCHS_RANGE,
-    HIDDEN_RANGE,
-    LR_GRID,
-    MIN_BATCH,
-    MOMENTUM_RANGE,
-    SEED_RANGE,
     LiveRun,
     chance_level_note,
-    clamp_batch,
-    curve_rows,
     describe,
     divergence_advice,
     history_csv,
-    hyper_from_query,
-    hyper_to_query,
     loaded_record,
-    overlay_rows,
     runs_table,
-    snap_lr,
 )
 from mlp.data import DataError
+from mlp.limits import MAX_RUNS
 from mlp.model_io import Model, load_lab_model, model_bytes
-from mlp.train import PRESETS, Hyper, Trainer
+from mlp.train import Trainer
+from ui.keys import CHART_CACHE, LIVE, LOADED_FILE, NEXT_ID, NOTICE, OVERLAY, OVERLAY_ADD, RUNS
 from ui.session import set_current_model
+from ui.train_charts import (
+    MAX_POINTS,
+    OVERLAY_METRICS,
+    curve_frame,
+    curves_chart,
+    epoch_axis_end,
+    overlay_chart,
+    run_curves_chart,
+)
+from ui.train_settings import (
+    hyper_from_widgets,
+)
 
 CHUNK_SECONDS = 0.7  # training work per fragment run: a click waits at most this long, the curves redraw about once a second
 RUN_EVERY = 0.4  # the fragment's rerun interval while a run is active (runs queue, so chunks go back to back)
 LOCK_WAIT = 0.5  # seconds a session waits for its training turn before it just redraws
 _TRAIN_TURN = threading.Lock()  # one training chunk at a time in this server process (see advance)
-MAX_RUNS = 20  # runs kept in a session's history (the oldest go first)
-MAX_POINTS = 60  # draw a dot per epoch up to this many epochs
-
-# session_state keys (all prefixed "train_", the page's own)
-SETTINGS = "train_settings"  # Hyper: the page's settings (outlives the widgets when the user visits other pages)
-LIVE = "train_live"  # LiveRun or None
-RUNS = "train_runs"  # list[RunRecord]
-NEXT_ID = "train_next_id"
-NOTICE = "train_notice"  # (kind, text) shown above the live view until the next run starts
-URL_NOTES = "train_url_notes"  # notes about the link's settings, shown once
-BATCH_MEMORY = "train_batch_memory"  # the mini-batch size, remembered while "Full batch" is on
-LOADED_FILE = "train_loaded_file"  # file_id of the model upload already taken in
-OVERLAY = "train_overlay"  # the overlay multiselect's key
-OVERLAY_ADD = "train_overlay_add"  # runs to add to the overlay when it is next drawn
-CHART_CACHE = "train_chart_cache"  # {quantity: ((run, epochs done), spec)} of the live charts
-W = {name: f"train_w_{name}" for name in ("hidden", "lr", "momentum", "epochs", "full", "batch", "seed", "dtype")}
-
-PRESET_LABELS = {"assignment": "Assignment", "quick": "Quick demo"}
-DTYPE_LABELS = {"float32": "float32 (fast)", "float64": "float64 (reference)"}
-COLORS = {"Training": "#1f77b4", "Validation": "#e8590c"}
-FONT = {"label": 14, "title": 16}
-
-
-# ---------------------------------------------------------------------------
-# Settings
-
-
-def _hyper_to_widgets(hyper, n_train):
-    """Write a Hyper into the widgets' session-state keys (before the widgets are drawn)."""
-    st.session_state[W["hidden"]] = int(min(max(hyper.hidden, HIDDEN_RANGE[0]), HIDDEN_RANGE[1]))
-    st.session_state[W["lr"]] = snap_lr(hyper.lr)
-    st.session_state[W["momentum"]] = float(min(max(hyper.momentum, MOMENTUM_RANGE[0]), MOMENTUM_RANGE[1]))
-    st.session_state[W["epochs"]] = int(min(max(hyper.epochs, EPOCHS_RANGE[0]), EPOCHS_RANGE[1]))
-    st.session_state[W["full"]] = hyper.batch_size is None
-    batch = hyper.batch_size if hyper.batch_size is not None else st.session_state.get(BATCH_MEMORY, 128)
-    st.session_state[W["batch"]] = clamp_batch(batch, n_train)
-    st.session_state[W["seed"]] = int(hyper.seed)
-    st.session_state[W["dtype"]] = hyper.dtype
-
-
-def init_settings(n_train):
-    """The session's settings: from the link on the first visit (else the Quick demo), then kept in SETTINGS.
-
-    SETTINGS is the one store: every widget writes it back in its on_change
-    callback, and each run writes it into the widgets' keys before they are
-    drawn. So the widgets keep their values across runs that hide them
-    (while training) and visits to other pages.
-    """
-    if SETTINGS not in st.session_state:
-        hyper, notes = PRESETS["quick"], []
-        query = st.query_params.to_dict()
-        if any(k in query for k in hyper_to_query(hyper)):
-            hyper, notes = hyper_from_query(query, PRESETS["quick"], n_train)
-            notes.insert(0, "settings taken from the link")
-        st.session_state[SETTINGS] = hyper
-        st.session_state[URL_NOTES] = notes
-    _hyper_to_widgets(st.session_state[SETTINGS], n_train)
-
-
-def _store_settings():
-    """on_change of every settings widget: write the widgets' values into SETTINGS."""
-    st.session_state[SETTINGS] = hyper_from_widgets()
-    if W["batch"] in st.session_state:
-        st.session_state[BATCH_MEMORY] = st.session_state[W["batch"]]
-
-
-def apply_preset(name):
-    st.session_state[SETTINGS] = PRESETS[name]
-    st.session_state[NOTICE] = ("info", f"{PRESET_LABELS[name]} preset: {describe(PRESETS[name])}, "
-                                        f"{PRESETS[name].epochs} epochs.")
-
-
-def preset_buttons(n_train, disabled=False):
-    cols = st.columns([1, 1, 4], vertical_alignment="center")
-    for col, name in zip(cols, ("assignment", "quick")):
-        h = PRESETS[name]
-        col.button(
-            PRESET_LABELS[name], key=f"train_preset_{name}", on_click=apply_preset, args=(name,),
-            disabled=disabled, width="stretch", icon=":material/tune:",
-            help=f"{describe(h)}, {h.epochs} epochs",
-        )
-    cols[2].caption("Presets: **Assignment** is the course report's run; **Quick demo** passes 0.90 "
-                    "validation accuracy within seconds.")
-
-
-def settings_widgets(n_train, disabled=False):
-    """The hyperparameter widgets; returns the Hyper they describe."""
-    with st.container(border=True):
-        c = st.columns(4, gap="medium")
-        c[0].slider("Hidden units H", *HIDDEN_RANGE, key=W["hidden"], on_change=_store_settings, disabled=disabled,
-                    help="Neurons in the hidden ReLU layer (784-H-10 network).")
-        c[1].select_slider("Learning rate α (log scale)", options=LR_GRID, key=W["lr"], on_change=_store_settings, disabled=disabled,
-                           format_func=lambda v: f"{v:g}", help="Step size of gradient descent, 1e-4 to 1.")
-        c[2].slider("Momentum γ", *MOMENTUM_RANGE, step=0.01, key=W["momentum"], on_change=_store_settings, disabled=disabled,
-                    help="v ← γ·v + α·g; w ← w − v. 0 is plain gradient descent.")
-        c[3].slider("Epochs", *EPOCHS_RANGE, key=W["epochs"], on_change=_store_settings, disabled=disabled,
-                    help="Passes over the training set.")
-        c = st.columns(4, gap="medium", vertical_alignment="bottom")
-        full = c[0].toggle("Full batch", key=W["full"], on_change=_store_settings, disabled=disabled,
-                           help="On: one update per epoch on all training images (the report). "
-                                "Off: mini-batches of the size on the right, shuffled each epoch.")
-        c[1].number_input(f"Batch size ({MIN_BATCH} to {n_train:,})", min_value=MIN_BATCH,
-                          max_value=max(n_train, MIN_BATCH), step=16, key=W["batch"], on_change=_store_settings, disabled=disabled or full)
-        c[2].number_input("Seed", min_value=SEED_RANGE[0], max_value=SEED_RANGE[1], step=1, key=W["seed"],
-                          disabled=disabled, help="Seeds the initial weights and the mini-batch order.")
-        c[3].radio("Numeric path", list(DTYPE_LABELS), format_func=DTYPE_LABELS.get, key=W["dtype"],
-                   disabled=disabled, horizontal=True,
-                   help="float32: the fast engine. float64: the reference engine, line by line as the math.")
-    return st.session_state[SETTINGS]
-
-
-def hyper_from_widgets():
-    """The Hyper the widgets' keys describe (the SETTINGS value for any key not set)."""
-    s = st.session_state
-    base = s.get(SETTINGS, PRESETS["quick"])
-    if any(W[k] not in s for k in W):
-        return base
-    return Hyper(hidden=int(s[W["hidden"]]), lr=float(s[W["lr"]]), momentum=round(float(s[W["momentum"]]), 2),
-                 epochs=int(s[W["epochs"]]), batch_size=None if s[W["full"]] else int(s[W["batch"]]),
-                 seed=int(s[W["seed"]]), dtype=s[W["dtype"]])
-
-
-def sync_url(hyper):
-    """Mirror the settings into the URL query string (so the link can be shared)."""
-    for key, value in hyper_to_query(hyper).items():
-        if st.query_params.get(key) != value:
-            st.query_params[key] = value
-
-
-def show_url_notes():
-    notes = st.session_state.pop(URL_NOTES, None)
-    if notes and len(notes) > 1:
-        st.warning("Link settings: " + "; ".join(notes[1:]) + ".", icon=":material/link:")
-    elif notes:
-        st.info("The settings below come from the link you opened.", icon=":material/link:")
-
 
 # ---------------------------------------------------------------------------
 # Runs and controls
@@ -316,72 +181,6 @@ def controls(data_key, dataset_name, split):
     else:
         status = f"**Paused** run {live.run_id} at epoch {live.trainer.epoch}. Resume, step one epoch, or stop."
     st.markdown(status)
-
-
-# ---------------------------------------------------------------------------
-# Charts
-
-
-def _axis_config(chart):
-    return (chart.configure_axis(labelFontSize=FONT["label"], titleFontSize=FONT["title"])
-            .configure_legend(labelFontSize=FONT["label"], titleFontSize=FONT["label"], orient="top",
-                              symbolType="stroke", symbolStrokeWidth=3, symbolSize=400))
-
-
-def epoch_axis_end(done, epochs):
-    """Right end of a live chart's epoch axis: the first of 10, 20, 50, 100, 200, 500, ... that holds
-    ``done`` epochs, at most the run's ``epochs``."""
-    end = 10
-    while end < done:
-        end = end * 5 // 2 if str(end)[0] == "2" else end * 2
-    return max(2, min(end, epochs))
-
-
-def curve_frame(history, quantity):
-    """Rows (epoch, set, value) of one quantity ('Loss' or 'Accuracy') of a run's curves."""
-    rows = [r for r in curve_rows(history) if r["quantity"] == quantity]
-    return pd.DataFrame(rows, columns=["epoch", "set", "value"])
-
-
-def curves_chart(data, axis_end, quantity, points=True):
-    """Altair chart of one quantity: training and validation per epoch, epochs 1..``axis_end``.
-
-    ``data``: a DataFrame of ``curve_frame``.
-    """
-    y_title = "Cross-entropy loss" if quantity == "Loss" else "Accuracy"
-    chart = alt.Chart(data).mark_line(point=points, strokeWidth=3).encode(
-        x=alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domain=[1, axis_end]),
-                axis=alt.Axis(tickMinStep=1, format="d")),
-        y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
-        color=alt.Color("set:N", title=None, scale=alt.Scale(domain=list(COLORS), range=list(COLORS.values()))),
-        strokeDash=alt.StrokeDash("set:N", title=None, scale=alt.Scale(domain=list(COLORS), range=[[1, 0], [8, 4]])),
-        tooltip=[alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("set:N", title="Set"),
-                 alt.Tooltip("value:Q", title=y_title, format=".4f")],
-    ).properties(height=300)
-    return _axis_config(chart)
-
-
-def run_curves_chart(history, quantity):
-    """The finished run's chart of one quantity, its axis fitted to the epochs done."""
-    return curves_chart(curve_frame(history, quantity), max(len(history), 2), quantity, len(history) <= MAX_POINTS)
-
-
-OVERLAY_METRICS = {"valid_acc": "Validation accuracy", "train_acc": "Training accuracy",
-                   "valid_loss": "Validation loss", "train_loss": "Training loss"}
-
-
-def overlay_chart(runs, key):
-    df = pd.DataFrame(overlay_rows(runs, key), columns=["epoch", "run", "value"])
-    title = OVERLAY_METRICS[key]
-    longest = max((r.epochs_done for r in runs), default=1)
-    chart = alt.Chart(df).mark_line(point=longest <= MAX_POINTS, strokeWidth=3).encode(
-        x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-        y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=False)),
-        color=alt.Color("run:N", title=None),
-        tooltip=[alt.Tooltip("run:N", title="Run"), alt.Tooltip("epoch:Q", title="Epoch"),
-                 alt.Tooltip("value:Q", title=title, format=".4f")],
-    ).properties(height=340)
-    return _axis_config(chart)
 
 
 # ---------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from ui.worker import worker_notice
+
 st.set_page_config(page_title="MLP lab: notMNIST from scratch", page_icon=":material/neurology:", layout="wide")
 
 PAGES = [
@@ -12,4 +14,5 @@ PAGES = [
     st.Page("pages/inspect.py", title="Inspection", icon=":material/image_search:"),
 ]
 
+worker_notice()  # only under scripts/classroom.sh: a tab that lost its worker is told
 st.navigation(PAGES).run()

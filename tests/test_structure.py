@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -105,7 +106,14 @@ def test_pip_install_editable_in_a_fresh_venv(tmp_path):
 
     The venv borrows the test environment's numpy and Pillow (a .pth file naming its site-packages), so
     nothing but the build backend comes from the package index; ``--no-deps`` keeps pip from fetching them.
+    The project is copied first (pyproject.toml, README.md and the three packages): an editable install
+    writes its ``.egg-info`` next to pyproject.toml, and the working tree stays as it is.
     """
+    project = tmp_path / "project"
+    for name in ("mlp", "lab", "letterset"):
+        shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, project / name)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
@@ -118,13 +126,13 @@ def test_pip_install_editable_in_a_fresh_venv(tmp_path):
              "print(mlp.__file__); print(m.distribution('mlp-lab').locate_file(''))"]
     before = subprocess.run(probe, cwd=elsewhere, capture_output=True, text=True, timeout=120)
     assert before.returncode != 0 and "No module named 'mlp'" in before.stderr  # not importable before
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)],
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(project)],
                              cwd=elsewhere, capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stdout + install.stderr
     after = subprocess.run(probe, cwd=elsewhere, capture_output=True, text=True, timeout=120)
     assert after.returncode == 0, after.stderr
     module_file, dist_dir = after.stdout.split()
-    assert Path(module_file) == ROOT / "mlp" / "__init__.py"
+    assert Path(module_file) == project / "mlp" / "__init__.py"
     assert Path(dist_dir).resolve() == Path(site).resolve()  # installed into the new venv, not found elsewhere
     cli = subprocess.run([str(venv / "bin" / "mlp"), "--help"], cwd=elsewhere, capture_output=True, text=True,
                          timeout=120)

@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab.runs import hyper_to_query  # noqa: E402
+from lab.settings import hyper_to_query  # noqa: E402
 from mlp.data import EMBEDDED_FILE, REAL_CANDIDATES, default_data_path  # noqa: E402
 from mlp.train import PRESETS  # noqa: E402
 

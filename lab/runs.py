@@ -1,4 +1,4 @@
-"""Training runs as a UI drives them: short chunks, pause/step/stop, run records, URL settings.
+"""Training runs as a UI drives them: short chunks, pause/step/stop, run records.
 
 Pure python + numpy (no Streamlit), so the training page stays thin and all of
 this is unit-tested:
@@ -9,8 +9,7 @@ this is unit-tested:
   keeps the wall-clock time of the run without its pauses.
 * ``RunRecord`` is a finished, stopped, diverged or loaded run kept in the
   history: settings, curves, final figures, weights.
-* ``hyper_to_query`` / ``hyper_from_query`` put the hyperparameters into a
-  URL query string and read them back, clamped to the page's ranges.
+* (The settings' ranges and URL query string are in ``lab.settings``.)
 * ``history_csv``, ``overlay_rows``, ``runs_table``: data for downloads,
   charts and tables.
 """
@@ -22,137 +21,16 @@ import io
 import math
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from lab.settings import LR_RANGE, snap_lr
 from mlp.metrics import accuracy
 from mlp.network import Params, predict
 from mlp.train import DEAD_UNITS, RECORD_KEYS, Hyper
 
-# The page's ranges for each hyperparameter.
-HIDDEN_RANGE = (1, 2048)
-LR_RANGE = (1e-4, 1.0)
-MOMENTUM_RANGE = (0.0, 0.99)
-EPOCHS_RANGE = (1, 500)
-MIN_BATCH = 16
-SEED_RANGE = (0, 2**32 - 1)
-DTYPES = ("float32", "float64")
-
-# Learning rates on a log scale, 1e-4 .. 1: 1, 2, 3, 5, 7 (and 1.5) in each decade.
-LR_GRID = tuple(
-    float(f"{m * 10.0**e:.4g}") for e in range(-4, 0) for m in (1, 1.5, 2, 3, 5, 7)
-) + (1.0,)
-
-QUERY_KEYS = ("hidden", "lr", "momentum", "epochs", "batch", "seed", "dtype")
-
 MODES = ("running", "paused", "stepping")
-
-
-def snap_lr(lr):
-    """The grid learning rate nearest to ``lr`` on a log scale (clamped to 1e-4 .. 1)."""
-    lr = min(max(float(lr), LR_RANGE[0]), LR_RANGE[1])
-    return min(LR_GRID, key=lambda g: abs(math.log(g) - math.log(lr)))
-
-
-def clamp_batch(batch_size, n_train):
-    """A mini-batch size within MIN_BATCH .. n_train (None, full batch, stays None)."""
-    if batch_size is None:
-        return None
-    return int(min(max(int(batch_size), MIN_BATCH), max(n_train, MIN_BATCH)))
-
-
-# ---------------------------------------------------------------------------
-# URL query string
-
-
-def hyper_to_query(hyper):
-    """{name: text} of the hyperparameters, for a shareable URL."""
-    return {
-        "hidden": str(hyper.hidden),
-        "lr": f"{hyper.lr:g}",
-        "momentum": f"{hyper.momentum:g}",
-        "epochs": str(hyper.epochs),
-        "batch": "full" if hyper.batch_size is None else str(hyper.batch_size),
-        "seed": str(hyper.seed),
-        "dtype": hyper.dtype,
-    }
-
-
-def _first(value):
-    if isinstance(value, (list, tuple)):
-        return value[-1] if value else ""
-    return value
-
-
-def hyper_from_query(query, default, n_train=None):
-    """(Hyper, notes) from a query mapping {name: text}; missing names keep ``default``'s values.
-
-    Values are clamped to the page's ranges and the learning rate snapped to
-    ``LR_GRID``; every value that could not be used as given adds a note
-    (a sentence for the user). ``n_train`` bounds the batch size.
-    """
-    values, notes = {}, []
-
-    def number(name, kind):
-        text = str(_first(query[name])).strip()
-        try:
-            value = kind(float(text)) if kind is int else kind(text)
-        except ValueError:
-            notes.append(f"the link's {name}={text!r} is not a number; kept {getattr(default, _FIELD[name])}")
-            return None
-        if not math.isfinite(value):
-            notes.append(f"the link's {name}={text!r} is not a finite number; kept {getattr(default, _FIELD[name])}")
-            return None
-        return value
-
-    def clamped(name, value, lo, hi):
-        if value < lo or value > hi:
-            new = min(max(value, lo), hi)
-            notes.append(f"the link's {name}={value:g} is outside {lo:g} to {hi:g}; using {new:g}")
-            return new
-        return value
-
-    present = [k for k in QUERY_KEYS if k in query]
-    for name in present:
-        if name == "dtype":
-            text = str(_first(query[name])).strip()
-            if text in DTYPES:
-                values["dtype"] = text
-            else:
-                notes.append(f"the link's dtype={text!r} is not float32 or float64; kept {default.dtype}")
-        elif name == "batch":
-            text = str(_first(query[name])).strip().lower()
-            if text in ("full", "none", ""):
-                values["batch_size"] = None
-                continue
-            value = number(name, int)
-            if value is None:
-                continue
-            hi = n_train if n_train else max(value, MIN_BATCH)
-            values["batch_size"] = int(clamped(name, value, MIN_BATCH, hi))
-        elif name in ("hidden", "epochs", "seed"):
-            value = number(name, int)
-            if value is not None:
-                lo, hi = {"hidden": HIDDEN_RANGE, "epochs": EPOCHS_RANGE, "seed": SEED_RANGE}[name]
-                values[_FIELD[name]] = int(clamped(name, value, lo, hi))
-        elif name == "momentum":
-            value = number(name, float)
-            if value is not None:
-                values["momentum"] = round(float(clamped(name, value, *MOMENTUM_RANGE)), 2)
-        elif name == "lr":
-            value = number(name, float)
-            if value is not None:
-                value = clamped(name, value, *LR_RANGE)
-                snapped = snap_lr(value)
-                if not math.isclose(snapped, value, rel_tol=1e-9):
-                    notes.append(f"the link's lr={value:g} is not on the slider's scale; using the nearest, {snapped:g}")
-                values["lr"] = snapped
-    return replace(default, **values), notes
-
-
-_FIELD = {"hidden": "hidden", "lr": "lr", "momentum": "momentum", "epochs": "epochs", "batch": "batch_size",
-          "seed": "seed", "dtype": "dtype"}
 
 
 # ---------------------------------------------------------------------------

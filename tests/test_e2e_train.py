@@ -23,7 +23,7 @@ import pytest
 from conftest import ROOT, screenshot, wait_for_app
 from playwright.sync_api import expect
 
-from lab.runs import LR_GRID
+from lab.settings import LR_GRID
 
 pytestmark = pytest.mark.e2e
 

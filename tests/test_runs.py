@@ -1,4 +1,4 @@
-"""lab.runs: chunked runs (pause, step, stop, divergence), run records, URL settings, CSV and chart rows."""
+"""lab.runs: chunked runs (pause, step, stop, divergence), run records, CSV and chart rows (URL: test_settings)."""
 
 from __future__ import annotations
 
@@ -11,20 +11,15 @@ import numpy as np
 import pytest
 
 from lab.runs import (
-    LR_GRID,
     LiveRun,
     RunRecord,
     chance_level_note,
-    clamp_batch,
     curve_rows,
     divergence_advice,
     history_csv,
-    hyper_from_query,
-    hyper_to_query,
     loaded_record,
     overlay_rows,
     runs_table,
-    snap_lr,
 )
 from mlp.model_io import Model
 from mlp.train import PRESETS, RECORD_KEYS, Hyper, Trainer
@@ -67,74 +62,6 @@ SMALL = Hyper(hidden=8, lr=0.05, momentum=0.9, epochs=4, batch_size=32, seed=3)
 def make_trainer(hyper=SMALL, data=None):
     x_tr, y_tr, x_va, y_va, _, _ = data or synthetic_split()
     return Trainer(x_tr, y_tr, x_va, y_va, hyper)
-
-
-# --- learning rates, batch sizes -------------------------------------------------
-
-
-def test_lr_grid_is_log_spaced_from_1e4_to_1():
-    assert LR_GRID[0] == 1e-4 and LR_GRID[-1] == 1.0
-    assert list(LR_GRID) == sorted(set(LR_GRID))
-    assert {0.1, 0.01, 0.001, 0.03, 0.5} <= set(LR_GRID)
-    ratios = np.diff(np.log10(LR_GRID))
-    assert ratios.max() < 0.25  # at most a factor 1.8 between neighbours
-
-
-@pytest.mark.parametrize("lr, expected", [(0.1, 0.1), (0.04, 0.05), (0.035, 0.03), (5.0, 1.0), (1e-6, 1e-4), (0.0011, 0.001)])
-def test_snap_lr(lr, expected):
-    assert snap_lr(lr) == pytest.approx(expected)
-
-
-def test_clamp_batch():
-    assert clamp_batch(None, 100) is None
-    assert clamp_batch(4, 100) == 16
-    assert clamp_batch(500, 100) == 100
-    assert clamp_batch(64, 100) == 64
-
-
-# --- URL settings ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize("hyper", [
-    PRESETS["assignment"], PRESETS["quick"],
-    Hyper(hidden=1, lr=1e-4, momentum=0.0, epochs=1, batch_size=16, seed=0, dtype="float64"),
-    Hyper(hidden=2048, lr=1.0, momentum=0.99, epochs=500, batch_size=None, seed=12345, dtype="float32"),
-])
-def test_query_round_trip(hyper):
-    query = hyper_to_query(hyper)
-    assert set(query) == {"hidden", "lr", "momentum", "epochs", "batch", "seed", "dtype"}
-    assert all(isinstance(v, str) for v in query.values())
-    back, notes = hyper_from_query(query, Hyper(hidden=5, lr=0.3, epochs=7), n_train=10000)
-    assert back == hyper and notes == []
-
-
-def test_query_missing_keys_keep_the_default():
-    default = PRESETS["quick"]
-    back, notes = hyper_from_query({"lr": "0.01"}, default, n_train=10000)
-    assert back == replace(default, lr=0.01) and notes == []
-    assert hyper_from_query({}, default) == (default, [])
-
-
-def test_query_bad_values_are_explained_and_ignored():
-    default = PRESETS["quick"]
-    query = {"hidden": "lots", "lr": "nan", "dtype": "float16", "batch": "x", "seed": "7"}
-    back, notes = hyper_from_query(query, default, n_train=10000)
-    assert back == replace(default, seed=7)
-    assert len(notes) == 4
-    text = " ".join(notes)
-    assert "hidden='lots' is not a number" in text and "float16" in text and "lr='nan'" in text
-
-
-def test_query_values_are_clamped_and_snapped():
-    default = PRESETS["quick"]
-    query = {"hidden": "5000", "lr": "0.04", "momentum": "1.5", "epochs": "0", "batch": "100000", "seed": "-3"}
-    back, notes = hyper_from_query(query, default, n_train=1000)
-    assert back.hidden == 2048 and back.lr == 0.05 and back.momentum == 0.99 and back.epochs == 1
-    assert back.batch_size == 1000 and back.seed == 0
-    assert len(notes) == 6
-    assert hyper_from_query({"batch": "4"}, default, n_train=1000)[0].batch_size == 16
-    assert hyper_from_query({"batch": "full"}, default)[0].batch_size is None
-    assert hyper_from_query({"hidden": ["3", "9"]}, default)[0].hidden == 9  # the last of repeated keys
 
 
 # --- LiveRun --------------------------------------------------------------------

@@ -8,40 +8,47 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab.runs import (
+from lab.runs import describe
+from lab.settings import (
     EPOCHS_RANGE,
     HIDDEN_RANGE,
     LR_GRID,
     MIN_BATCH,
     MOMENTUM_RANGE,
+    QUERY_KEYS,
     SEED_RANGE,
     clamp_batch,
-    describe,
+    fit_hyper,
     hyper_from_query,
     hyper_to_query,
-    snap_lr,
 )
 from mlp.train import PRESETS, Hyper
 from ui.keys import BATCH_MEMORY, NOTICE, SETTINGS, URL_NOTES, W
+from ui.text import plain
 
 PRESET_LABELS = {"assignment": "Assignment", "quick": "Quick demo"}
 DTYPE_LABELS = {"float32": "float32 (fast)", "float64": "float64 (reference)"}
+MAX_NOTE = 300  # characters of one link note shown (its quoted value is already cut to 40)
 
 # ---------------------------------------------------------------------------
 # Settings
 
 
 def _hyper_to_widgets(hyper, n_train):
-    """Write a Hyper into the widgets' session-state keys (before the widgets are drawn)."""
-    st.session_state[W["hidden"]] = int(min(max(hyper.hidden, HIDDEN_RANGE[0]), HIDDEN_RANGE[1]))
-    st.session_state[W["lr"]] = snap_lr(hyper.lr)
-    st.session_state[W["momentum"]] = float(min(max(hyper.momentum, MOMENTUM_RANGE[0]), MOMENTUM_RANGE[1]))
-    st.session_state[W["epochs"]] = int(min(max(hyper.epochs, EPOCHS_RANGE[0]), EPOCHS_RANGE[1]))
-    st.session_state[W["full"]] = hyper.batch_size is None
-    batch = hyper.batch_size if hyper.batch_size is not None else st.session_state.get(BATCH_MEMORY, 128)
-    st.session_state[W["batch"]] = clamp_batch(batch, n_train)
-    st.session_state[W["seed"]] = int(hyper.seed)
-    st.session_state[W["dtype"]] = hyper.dtype
+    """Write a Hyper, fitted to the widgets' ranges (``lab.settings.fit_hyper``), into the widgets' keys.
+
+    Called before the widgets are drawn. With a full batch the batch field keeps the size last used.
+    """
+    h, s = fit_hyper(hyper, n_train), st.session_state
+    for name in ("hidden", "lr", "momentum", "epochs", "seed", "dtype"):
+        s[W[name]] = getattr(h, name)
+    s[W["full"]] = h.batch_size is None
+    s[W["batch"]] = h.batch_size if h.batch_size is not None else clamp_batch(s.get(BATCH_MEMORY, 128), n_train)
+
+
+def link_query():
+    """{key: [values]} of the link's settings keys (every value of a repeated key; ``first`` takes the first)."""
+    return {k: st.query_params.get_all(k) for k in QUERY_KEYS if k in st.query_params}
 
 
 def init_settings(n_train):
@@ -54,8 +61,8 @@ def init_settings(n_train):
     """
     if SETTINGS not in st.session_state:
         hyper, notes = PRESETS["quick"], []
-        query = st.query_params.to_dict()
-        if any(k in query for k in hyper_to_query(hyper)):
+        query = link_query()
+        if query:
             hyper, notes = hyper_from_query(query, PRESETS["quick"], n_train)
             notes.insert(0, "settings taken from the link")
         st.session_state[SETTINGS] = hyper
@@ -91,26 +98,27 @@ def preset_buttons(n_train, disabled=False):
 
 def settings_widgets(n_train, disabled=False):
     """The hyperparameter widgets; returns the Hyper they describe."""
+    kw = {"on_change": _store_settings, "disabled": disabled}
     with st.container(border=True):
         c = st.columns(4, gap="medium")
-        c[0].slider("Hidden units H", *HIDDEN_RANGE, key=W["hidden"], on_change=_store_settings, disabled=disabled,
+        c[0].slider("Hidden units H", *HIDDEN_RANGE, key=W["hidden"], **kw,
                     help="Neurons in the hidden ReLU layer (784-H-10 network).")
-        c[1].select_slider("Learning rate α (log scale)", options=LR_GRID, key=W["lr"], on_change=_store_settings, disabled=disabled,
+        c[1].select_slider("Learning rate α (log scale)", options=LR_GRID, key=W["lr"], **kw,
                            format_func=lambda v: f"{v:g}", help="Step size of gradient descent, 1e-4 to 1.")
-        c[2].slider("Momentum γ", *MOMENTUM_RANGE, step=0.01, key=W["momentum"], on_change=_store_settings, disabled=disabled,
+        c[2].slider("Momentum γ", *MOMENTUM_RANGE, step=0.01, key=W["momentum"], **kw,
                     help="v ← γ·v + α·g; w ← w − v. 0 is plain gradient descent.")
-        c[3].slider("Epochs", *EPOCHS_RANGE, key=W["epochs"], on_change=_store_settings, disabled=disabled,
-                    help="Passes over the training set.")
+        c[3].slider("Epochs", *EPOCHS_RANGE, key=W["epochs"], **kw, help="Passes over the training set.")
         c = st.columns(4, gap="medium", vertical_alignment="bottom")
-        full = c[0].toggle("Full batch", key=W["full"], on_change=_store_settings, disabled=disabled,
+        full = c[0].toggle("Full batch", key=W["full"], **kw,
                            help="On: one update per epoch on all training images (the report). "
                                 "Off: mini-batches of the size on the right, shuffled each epoch.")
         c[1].number_input(f"Batch size ({MIN_BATCH} to {n_train:,})", min_value=MIN_BATCH,
-                          max_value=max(n_train, MIN_BATCH), step=16, key=W["batch"], on_change=_store_settings, disabled=disabled or full)
-        c[2].number_input("Seed", min_value=SEED_RANGE[0], max_value=SEED_RANGE[1], step=1, key=W["seed"],
-                          disabled=disabled, help="Seeds the initial weights and the mini-batch order.")
-        c[3].radio("Numeric path", list(DTYPE_LABELS), format_func=DTYPE_LABELS.get, key=W["dtype"],
-                   disabled=disabled, horizontal=True,
+                          max_value=max(n_train, MIN_BATCH), step=16, key=W["batch"],
+                          on_change=_store_settings, disabled=disabled or full)
+        c[2].number_input("Seed", min_value=SEED_RANGE[0], max_value=SEED_RANGE[1], step=1, key=W["seed"], **kw,
+                          help="Seeds the initial weights and the mini-batch order.")
+        c[3].radio("Numeric path", list(DTYPE_LABELS), format_func=DTYPE_LABELS.get, key=W["dtype"], **kw,
+                   horizontal=True,
                    help="float32: the fast engine. float64: the reference engine, line by line as the math.")
     return st.session_state[SETTINGS]
 
@@ -127,15 +135,21 @@ def hyper_from_widgets():
 
 
 def sync_url(hyper):
-    """Mirror the settings into the URL query string (so the link can be shared)."""
+    """Mirror the settings into the URL query string (so the link can be shared).
+
+    A key given more than once, or with a refused value, is overwritten with the one clean value,
+    so a reload of the page reads the settings in use, not the bad value again.
+    """
     for key, value in hyper_to_query(hyper).items():
-        if st.query_params.get(key) != value:
+        if st.query_params.get_all(key) != [value]:
             st.query_params[key] = value
 
 
 def show_url_notes():
+    """The notes about the link's settings, once; each note escaped (it quotes text from the link)."""
     notes = st.session_state.pop(URL_NOTES, None)
     if notes and len(notes) > 1:
-        st.warning("Link settings: " + "; ".join(notes[1:]) + ".", icon=":material/link:")
+        text = "; ".join(plain(n, limit=MAX_NOTE) for n in notes[1:])
+        st.warning(f"Link settings: {text}.", icon=":material/link:")
     elif notes:
         st.info("The settings below come from the link you opened.", icon=":material/link:")

@@ -1,6 +1,7 @@
-"""LaTeX for the math pages: numbers and matrices as KaTeX strings, and a step-by-step reveal.
+"""LaTeX for the math pages: numbers, matrices and tables as KaTeX strings, and lines fitted to the screen.
 
-Formatting only: no math happens here, every value comes from ``mlp``.
+Formatting only: no math happens here, every value comes from ``mlp``. Conventions of every page: rows are
+examples, so one example's o, p, y are 1 x K rows, drawn as rows (``rows_table``) under the class letters.
 """
 
 from __future__ import annotations
@@ -37,12 +38,6 @@ def num(v, digits=3, sci=True):
     if v == 0:
         return "0"
     return f"{v:.{digits}f}"
-
-
-def vec(a, digits=3, gray=None):
-    """A 1-D array as a row vector [a_1 a_2 ...] (bmatrix)."""
-    a = np.asarray(a).reshape(1, -1)
-    return mat(a, digits, None if gray is None else np.asarray(gray).reshape(1, -1))
 
 
 def mat(a, digits=3, gray=None, max_rows=12, max_cols=12):
@@ -124,56 +119,62 @@ def show(tex):
     st.latex(tex + r"\,")
 
 
-def letters_tag(labels, letters="ABCDEFGHIJ"):
-    """The labels as letters, for captions: [1, 2] -> 'B, C'."""
-    return ", ".join(letters[int(i)] for i in labels)
+def rows_table(rows, col_labels, corner=""):
+    r"""Row vectors stacked under one header of column labels (e.g. the class letters), a KaTeX array.
 
-
-class Reveal:
-    """Step-by-step reveal stored in ``st.session_state``: '<key>_shown' (how many steps) and '<key>_all' (show all).
-
-    Usage::
-
-        reveal = Reveal("softmax", titles)
-        reveal.controls()                 # 'Show all steps' toggle and 'Start over'
-        for i, title in enumerate(titles):
-            if not reveal.visible(i):
-                break
-            ...draw step i...
-        reveal.next_button()              # below the last visible step
+    rows: (label LaTeX, values (K,), digits) each; a label such as ``\mathbf p`` sits left of its row.
     """
+    head = " & ".join([corner] + [rf"\mathrm{{{c}}}" for c in col_labels])
+    body = [" & ".join([label] + [num(v, digits) for v in np.asarray(values).reshape(-1)])
+            for label, values, digits in rows]
+    return (r"\begin{array}{r|" + "r" * len(col_labels) + "}" + head + r" \\ \hline " + r" \\[2pt] ".join(body)
+            + r"\end{array}")
 
-    def __init__(self, key, titles, first=1):
-        self.key, self.titles = key, list(titles)
-        st.session_state.setdefault(f"{key}_shown", first)
-        st.session_state.setdefault(f"{key}_all", False)
 
-    @property
-    def shown(self):
-        """How many steps are visible."""
-        if st.session_state[f"{self.key}_all"]:
-            return len(self.titles)
-        return max(1, min(int(st.session_state[f"{self.key}_shown"]), len(self.titles)))
+# ---- lines that fit the screen ------------------------------------------------------------------------------
 
-    def visible(self, i):
-        return i < self.shown
+MAX_COLS = 6.5  # columns of 3-decimal numbers that fit one KaTeX line on a 1024 x 768 screen with the sidebar open
 
-    def _advance(self):
-        st.session_state[f"{self.key}_shown"] = min(self.shown + 1, len(self.titles))
 
-    def _reset(self):
-        st.session_state[f"{self.key}_shown"] = 1
-        st.session_state[f"{self.key}_all"] = False
+def cols(a, digits=3):
+    """How many 'columns' a matrix takes on a line (4-decimal numbers are wider, 0/1 masks narrower)."""
+    a = np.asarray(a)
+    n = a.shape[1] if a.ndim == 2 else 1
+    return n * {0: 0.6, 3: 1.0, 4: 1.2}.get(digits, 1.0)
 
-    def controls(self):
-        """The 'Show all steps' toggle and a 'Start over' button, in one row, plus where we are."""
-        left, mid, right = st.columns([2, 2, 3], vertical_alignment="center")
-        left.toggle("Show all steps", key=f"{self.key}_all")
-        mid.button("Start over", key=f"{self.key}_reset", on_click=self._reset, icon=":material/restart_alt:")
-        right.caption(f"Showing step {self.shown} of {len(self.titles)}")
 
-    def next_button(self):
-        """'Reveal next step: <title>' under the last visible step (nothing once all are shown)."""
-        if self.shown < len(self.titles):
-            st.button(f"Reveal next step: {self.titles[self.shown]}", key=f"{self.key}_next", on_click=self._advance,
-                      type="primary", icon=":material/arrow_downward:")
+def M(a, digits=3, gray=None):
+    """(LaTeX, width) of a matrix, for ``chain`` and ``fit``."""
+    return mat(a, digits, gray), cols(a, digits)
+
+
+def chain(lhs, *terms, lhs_width=1.0):
+    r"""Aligned rows 'lhs = t1 t2 + t3 = t4', broken before any term that would not fit in MAX_COLS.
+
+    terms: (op, (latex, width)) with op '' (product), '+', '-', r'\odot' or '='.
+    """
+    rows, cur, width, first = [], rf"{lhs} &=", lhs_width, True
+    for op, (tex, wd) in terms:
+        if not first and width + wd > MAX_COLS:
+            rows.append(cur)
+            cur, width = ("&=" if op == "=" else r"&\quad " + (op or r"\cdot")), 0.0
+        else:
+            cur += f" {op}" if op else r"\,"
+        cur += f" {tex}"
+        width += wd
+        first = False
+    rows.append(cur)
+    return aligned(*rows)
+
+
+def fit(*items):
+    """Pack (latex, width) items into as few LaTeX lines as fit MAX_COLS, side by side with space between."""
+    lines, cur, width = [], [], 0.0
+    for tex, wd in items:
+        if cur and width + wd > MAX_COLS:
+            lines.append(r"\qquad ".join(cur))
+            cur, width = [], 0.0
+        cur.append(tex)
+        width += wd
+    lines.append(r"\qquad ".join(cur))
+    return lines

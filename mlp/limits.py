@@ -1,20 +1,57 @@
 """Every budget the lab enforces on what users give it, in one place.
 
 Each limit is checked *before* memory is allocated or pixels are decoded, and
-the message of each refusal names the limit and what the file had. The README
-lists them (section "Limits"). Files that the server's owner drops into the
-data folder may exceed the upload limits marked so below.
+the message of each refusal names the limit (as ``mlp.limits.NAME``) and what
+the file had. The README lists them (section "Limits"). Files that the
+server's owner puts in the data folder (and paths given to the command line)
+get the ``MAX_OWNER_*`` limits instead of the ``MAX_UPLOAD_*`` ones.
+Limits are read when a file is checked, so a test may lower one with
+``monkeypatch.setattr(mlp.limits, NAME, value)``.
 """
 
-# --- data sets (mlp.data) --------------------------------------------------------------------------------------
-MAX_FILE_BYTES = 200 * 2**20  # an upload or archive on disk (Streamlit's upload limit too)
-MAX_EXPANDED_BYTES = 1 * 2**30  # what an archive may expand to
-MAX_PNG_BYTES = 1 * 2**20  # one notMNIST PNG is about 1 KB
+# --- data sets (mlp.data): uploads ---------------------------------------------------------------------------------
+MAX_FILE_BYTES = 200 * 2**20  # an uploaded file, as sent (Streamlit's upload limit too)
+MAX_UPLOAD_IMAGES = 600_000  # images in an uploaded .npz (the large notMNIST has ~530,000); 600,000 x 784 B = 449 MiB
+MAX_UPLOAD_DECODED_BYTES = 512 * 2**20  # all arrays of an uploaded .npz as they will sit in memory (uint8 images fit)
+MAX_UPLOAD_TAR_IMAGES = 50_000  # PNGs decoded from an uploaded .tar(.gz) (notMNIST_small has 18,724; 0.1-0.3 ms each)
+MAX_UPLOAD_TAR_MEMBERS = 60_000  # headers in an uploaded tar: files, folders, long-name and pax headers all count
+MAX_EXPANDED_BYTES = 1 * 2**30  # bytes an uploaded archive's compressed stream may inflate to
+
+# --- data sets: files in the data folder (put there by the server's owner) and command-line paths -------------------
+MAX_OWNER_FILE_BYTES = 2 * 2**30  # one data file on disk
+MAX_OWNER_IMAGES = 1_000_000  # images in one data set, any format (1,000,000 x 784 B = 748 MiB)
+MAX_OWNER_DECODED_BYTES = 1 * 2**30  # all arrays of a .npz in the data folder, decoded
+MAX_OWNER_TAR_MEMBERS = 1_100_000  # headers in a tar in the data folder
+MAX_OWNER_EXPANDED_BYTES = 4 * 2**30  # bytes a tar.gz in the data folder may inflate to
+
+# --- inside any data file -------------------------------------------------------------------------------------------
 MIN_IMAGES = 20  # fewer cannot be split and trained on
+MAX_NPZ_MEMBERS = 64  # arrays in one .npz (a data set needs 2, a paused run 16)
+MAX_ZIP_DIRECTORY_BYTES = 1 * 2**20  # the zip's central directory, read before zipfile parses it
+MAX_COMPRESSION_RATIO = 200  # decoded / compressed bytes of one zip member larger than RATIO_CHECK_BYTES
+RATIO_CHECK_BYTES = 1 * 2**20  # smaller members may compress better (a blank array, a short string)
+MAX_ARRAY_ITEMSIZE = 8  # bytes per number in an array (float128, complex256 and wider are refused)
+MAX_PNG_BYTES = 1 * 2**20  # one PNG member or file (a notMNIST PNG is about 1 KB)
+MAX_TAR_SKIPPED = 1_000  # PNG members left out (empty, not a PNG, not 28x28, damaged) before the file is refused
+MAX_TAR_HEADER_BYTES = 64 * 2**10  # one GNU long-name/long-link or pax header's text
+MAX_TAR_HEADERS_TOTAL = 16 * 2**20  # all long-name/long-link/pax header text of one archive
+
+# --- models and paused runs (mlp.model_io) --------------------------------------------------------------------------
+MAX_MODEL_FILE_BYTES = 64 * 2**20  # a model file (784-2048-10 float64 with its velocities is about 26 MB)
+MAX_MODEL_DECODED_BYTES = 128 * 2**20  # all arrays of a model file as decoded
+MAX_HIDDEN = 2048  # hidden units H (the training page's slider goes to 2048)
+MAX_MODEL_INPUTS = 784  # inputs F: a 28x28 letter
+MAX_MODEL_CLASSES = 10  # outputs K: the letters A..J
+MAX_HISTORY_EPOCHS = 10_000  # epochs in a model's history (and a run's planned epochs)
+MAX_HYPER_CHARS = 1_000  # the hyperparameters' JSON text
+MAX_RNG_STATE_CHARS = 1_000  # a paused run's generator state (JSON text)
+MAX_LEARNING_RATE = 1_000.0  # a model's learning rate; it must also be > 0
+MAX_SEED = 2**32 - 1  # seeds are 0 .. 2**32 - 1 (numpy's RandomState)
 
 # --- your own letter (lab.your_letter) -----------------------------------------------------------------------------
 MAX_LETTER_BYTES = 20 * 2**20  # a photo of a letter needs far less
-MAX_LETTER_PIXELS = 40_000_000  # width x height before decoding; more is refused as a possible decompression bomb
+MAX_LETTER_PIXELS = 4096 * 4096  # width x height read from the header, before decoding (a JPEG is decoded reduced)
+MAX_LETTER_ASPECT = 50  # longest side / shortest side (a 1 x 40,000,000 strip is refused)
 
 # --- a session's run history (ui.training) -------------------------------------------------------------------------
 MAX_RUNS = 20  # runs kept in a session's history

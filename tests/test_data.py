@@ -11,12 +11,19 @@ from helpers import blob_letters
 from PIL import Image
 
 import mlp.data as data
+from mlp import limits
 from mlp.data import DataError, load_bytes, load_dataset, load_npz, split_dataset, split_sizes
 
 
 def npz_bytes(**arrays):
     buf = io.BytesIO()
     np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def npy_bytes(arr):
+    buf = io.BytesIO()
+    np.save(buf, arr)
     return buf.getvalue()
 
 
@@ -145,31 +152,37 @@ def test_truncated_archives_are_refused(png_folder, tmp_path):
     refused(good[: len(good) // 2], "damaged|not a readable")
     root, _, _ = png_folder
     tgz = make_tarball(root, tmp_path / "t.tar.gz").read_bytes()
-    refused(tgz[: len(tgz) // 2], "not a readable .tar.gz", name="t.tar.gz")
+    refused(tgz[: len(tgz) // 2], r"gzip stream ends early \(truncated\)", name="t.tar.gz")
 
 
 def test_zip_bomb_is_refused(monkeypatch):
-    monkeypatch.setattr(data, "MAX_EXPANDED_BYTES", 2**20)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("images.npy", b"\0" * (4 * 2**20))  # 4 MiB of zeros in a few KiB
+        with zf.open("images.npy", "w") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": (6000, 28, 28)})
+            f.write(b"\0" * (6000 * 784))  # 4.5 MiB of zeros in a few KiB
+        zf.writestr("labels.npy", npy_bytes(np.zeros(6000, np.uint8)))
     assert len(buf.getvalue()) < 64 * 1024
-    refused(buf.getvalue(), "would expand to")
+    assert "(mlp.limits.MAX_COMPRESSION_RATIO)" in refused(buf.getvalue(), r"inflates 1,\d\d\d times")
+    monkeypatch.setattr(limits, "MAX_UPLOAD_DECODED_BYTES", 2**20)
+    monkeypatch.setattr(limits, "MAX_COMPRESSION_RATIO", 10**6)
+    assert "(mlp.limits.MAX_UPLOAD_DECODED_BYTES)" in refused(buf.getvalue(), "its arrays declare 4.5 MiB")
 
 
 def test_tar_bomb_is_refused(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "MAX_EXPANDED_BYTES", 2**20)
+    monkeypatch.setattr(limits, "MAX_OWNER_EXPANDED_BYTES", 2**20)
     path = tmp_path / "bomb.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
         info = tarfile.TarInfo("notMNIST_small/A/big.png")
         info.size = 4 * 2**20
         tar.addfile(info, io.BytesIO(b"\0" * info.size))
-    refused(path, "expands to more than")
+    assert "(mlp.limits.MAX_OWNER_EXPANDED_BYTES)" in refused(path, "inflates to more than 1.0 MiB")
 
 
 def test_oversized_file_is_refused(monkeypatch):
-    monkeypatch.setattr(data, "MAX_FILE_BYTES", 1000)
-    refused(npz_bytes(images=IMAGES, labels=LABELS), "too large")
+    monkeypatch.setattr(limits, "MAX_FILE_BYTES", 1000)
+    assert "limit for an upload is 1,000 bytes (mlp.limits.MAX_FILE_BYTES)" in refused(
+        npz_bytes(images=IMAGES, labels=LABELS), "the file is 24,")  # bytes, then the limit
 
 
 def test_folder_without_letter_subfolders(tmp_path):

@@ -109,14 +109,16 @@ def check(question, text):
                        f"Could not read {str(text)!r} as {EXPECTED[question.kind]}. It is {question.shown_answer()}. "
                        + question.why)
     if question.kind == "number":
-        correct = abs(parsed - float(question.answer)) <= question.tolerance
-        within = f" (within ±{question.tolerance:.3g})"
+        off = abs(parsed - float(question.answer))
+        correct = off <= question.tolerance
+        tol = f"±{question.tolerance:.3g}"
+        within = f" (within {tol})" if correct else f" (off by {off:.3g}, more than {tol})"
     else:
         correct = tuple(np.atleast_1d(parsed)) == tuple(np.atleast_1d(question.answer))
         within = ""
     head = "Right" if correct else "Not quite"
     return Verdict(question.step, str(text), parsed, correct,
-                   f"{head}: it is {question.shown_answer()}{within}; you said {str(text).strip()}. {question.why}")
+                   f"{head}: it is {question.shown_answer()}; you said {str(text).strip()}{within}. {question.why}")
 
 
 @dataclass

@@ -72,7 +72,8 @@ def softmax_wrong(x):
         g = np.exp(x - np.max(x))
         r = np.exp(x - np.max(x, axis=1, keepdims=True))
         cands = {"no_max_shift": core.softmax_naive(x), "global_max": g / g.sum(axis=1, keepdims=True),
-                 "wrong_axis": core.softmax(x.T).T, "whole_array": g / g.sum(), "log_softmax": core.log_softmax(x)}
+                 "wrong_axis": core.softmax(x.T).T, "whole_array": r / r.sum(),
+                 "whole_array__global": g / g.sum(), "log_softmax": core.log_softmax(x)}
         if x.shape[0] == x.shape[1]:
             cands["no_keepdims"] = r / r.sum(axis=1)
     return cands
@@ -107,7 +108,7 @@ def grade_compute_layer(fn):
         outcomes.append(out)
         cands = {"no_bias": x @ w}
         if x.shape[0] == w.shape[0] == w.shape[1]:  # square: the transposed products have the right shape
-            cands.update(transposed=x @ w.T + b, transposed_=w @ x + b)
+            cands.update(transposed=x @ w.T + b, transposed__wx=w @ x + b)
         checks.append(value_check("compute_layer", name, out, core.compute_layer(x, w, b), x.dtype.name,
                                   candidates=cands))
     return checks + [unchanged_check("compute_layer", outcomes)]

@@ -30,6 +30,11 @@ class Check:
     diagnosis: str | None = None
     message: str = ""
 
+    def __post_init__(self):  # numpy scalars in, plain JSON-able values out
+        self.passed = bool(self.passed)
+        self.max_abs = None if self.max_abs is None else float(self.max_abs)
+        self.max_rel = None if self.max_rel is None else float(self.max_rel)
+
     @property
     def hint(self):
         return hint(self.diagnosis)

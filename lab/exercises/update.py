@@ -29,7 +29,7 @@ def momentum_cases():
 def wrong_updates(w, v, g, lr, mom):
     """Known wrong (w', v') pairs: {diagnosis: (w', v')}."""
     v_new = mom * v + lr * g
-    return {"momentum_order": (w - v, v_new), "momentum_order_sgd": (w - lr * g, v_new),
+    return {"momentum_order": (w - v, v_new), "momentum_order__sgd": (w - lr * g, v_new),
             "lr_on_velocity": (w - lr * (mom * v + g), mom * v + g), "returned_swapped": (v_new, w - v_new),
             "wrong_sign": (w + v_new, v_new)}
 
@@ -44,7 +44,7 @@ def pair_check(name, value, want, dtype, cands):
     res = [compare_value(g, w, dtype) for g, w in zip(got, want)]
     if all(r[0] for r in res):
         return Check("momentum_step", name, True, max(r[1] for r in res), max(r[2] for r in res))
-    diag = next((d.replace("_sgd", "") for d, pair in cands.items()
+    diag = next((d.split("__")[0] for d, pair in cands.items()
                  if all(close(g, np.asarray(p, np.float64), dtype, LOOSE) for g, p in zip(got, pair))), None)
     wrong = [n for n, r in zip(("w_new", "v_new"), res) if not r[0]]
     abs_ = [r[1] for r in res if r[1] is not None]

@@ -5,21 +5,34 @@ A model file holds the four parameter arrays ``w_h`` (F, H), ``b_h`` (1, H),
 ``hyper``; the history as one array per record key (``history_epoch``,
 ``history_train_loss``, ...). A paused run adds the velocities ``v_w_h`` ..,
 the mini-batch generator state ``rng_state`` (JSON) and the position in the
-current epoch. Everything is numbers or strings, so files load with
-``allow_pickle=False``.
+current epoch. Everything is numbers or strings.
+
+Loading never trusts the file: every member's .npy header is checked before
+its array is allocated (``mlp.data.NpzReader``: no object arrays, so nothing
+is ever unpickled), weights must be 2-D float32/float64, finite and of
+fitting shapes with ``1 <= H <= mlp.limits.MAX_HIDDEN``, the history at most
+``MAX_HISTORY_EPOCHS`` long, the JSON texts short and their fields of the
+right types and ranges. Anything else raises ``mlp.data.DataError``.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .data import DataError, _as_bytes
+from . import limits
+from .data import DataError, limit, open_npz
 from .network import PARAM_NAMES, Params
 from .train import RECORD_KEYS, Hyper, Trainer
+
+WHO = "a model file"
+SHAPES = {"w_h": ("F", "H"), "b_h": (1, "H"), "w_o": ("H", "K"), "b_o": (1, "K")}  # what each parameter must be
+SIZE_LIMITS = {"F": "MAX_MODEL_INPUTS", "H": "MAX_HIDDEN", "K": "MAX_MODEL_CLASSES"}
+RESUME_KEYS = ("order", "position", "epoch_metrics")
 
 
 @dataclass
@@ -50,36 +63,232 @@ def model_bytes(params, hyper, history=()):
     return buf.getvalue()
 
 
-def _history(npz):
-    columns = [npz[f"history_{k}"] for k in RECORD_KEYS]
+# --- checks on the .npy headers, before any array is read -----------------------------------------------------------
+
+
+def _header(npz, key, kinds, ndim, name):
+    """(shape, dtype) of member ``key``, refusing other kinds of numbers or another number of dimensions."""
+    shape, dtype = npz.header(key)
+    wanted = {"f": "float32 or float64", "iu": "integers", "U": "text"}[kinds]
+    if dtype.kind not in kinds or kinds == "f" and dtype.itemsize not in (4, 8):
+        raise DataError(f"{name}: '{key}' has dtype {dtype}; it must hold {wanted}.")
+    if len(shape) != ndim:
+        raise DataError(f"{name}: '{key}' has shape {shape} ({len(shape)}-D); it must be {ndim}-D.")
+    return shape, dtype
+
+
+def check_param_headers(npz, name):
+    """{"F": .., "H": .., "K": ..} from the four parameters' headers: 2-D floats of fitting shapes within the limits."""
+    sizes = {}
+    for key, dims in SHAPES.items():
+        shape, _ = _header(npz, key, "f", 2, name)
+        for dim, n in zip(dims, shape):
+            if isinstance(dim, int):
+                if n != dim:
+                    raise DataError(f"{name}: '{key}' has shape {shape}; its first dimension must be {dim}.")
+            elif sizes.setdefault(dim, n) != n:
+                raise DataError(f"{name}: parameter shapes do not fit together ('{key}' is {shape}, "
+                                f"{dim} = {sizes[dim]}).")
+    for dim, const in SIZE_LIMITS.items():
+        cap, label = limit(const)
+        if not 1 <= sizes[dim] <= cap:
+            what = {"F": "inputs", "H": "hidden units", "K": "classes"}[dim]
+            raise DataError(f"{name}: the network has {sizes[dim]:,} {what} ({dim}); "
+                            f"1 to {cap:,} are accepted ({label}).")
+    return sizes
+
+
+def _text_header(npz, key, const, name):
+    shape, dtype = _header(npz, key, "U", 0, name)
+    cap, label = limit(const)
+    if dtype.itemsize // 4 > cap:
+        raise DataError(f"{name}: '{key}' is {dtype.itemsize // 4:,} characters long; the limit is {cap:,} ({label}).")
+
+
+def check_history_headers(npz, name):
+    """The history's length from its headers: every record key present, 1-D floats, equal lengths, within the cap."""
+    keys = [f"history_{k}" for k in RECORD_KEYS]
+    present = [k for k in keys if k in npz.infos]
+    if not present:
+        return 0
+    if len(present) != len(keys):
+        raise DataError(f"{name}: the history is incomplete (missing {sorted(set(keys) - set(present))}).")
+    lengths = {_header(npz, k, "f", 1, name)[0][0] for k in keys}
+    if len(lengths) != 1:
+        raise DataError(f"{name}: the history's arrays have different lengths {sorted(lengths)}.")
+    n, (cap, label) = lengths.pop(), limit("MAX_HISTORY_EPOCHS")
+    if n > cap:
+        raise DataError(f"{name}: the history holds {n:,} epochs; the limit is {cap:,} ({label}).")
+    return n
+
+
+def check_resume_headers(npz, name, sizes):
+    """Headers of a paused run: velocities shaped as the weights, ``order`` 1-D integers, ``position`` one integer."""
+    for key, dims in SHAPES.items():
+        shape, _ = _header(npz, f"v_{key}", "f", 2, name)
+        expected = tuple(d if isinstance(d, int) else sizes[d] for d in dims)
+        if shape != expected:
+            raise DataError(f"{name}: 'v_{key}' has shape {shape}; it must match '{key}' {expected}.")
+    (n,), _ = _header(npz, "order", "iu", 1, name)
+    cap, label = limit("MAX_OWNER_IMAGES")
+    if n > cap:
+        raise DataError(f"{name}: 'order' holds {n:,} rows; the limit is {cap:,} ({label}).")
+    _header(npz, "position", "iu", 0, name)
+    (m,), _ = _header(npz, "epoch_metrics", "f", 1, name)
+    if m not in (0, 4):
+        raise DataError(f"{name}: 'epoch_metrics' holds {m} numbers; it must hold 0 or 4.")
+    _text_header(npz, "rng_state", "MAX_RNG_STATE_CHARS", name)
+
+
+# --- checks on the values -------------------------------------------------------------------------------------------
+
+
+def _native(arr):
+    """``arr`` in the machine's byte order (big-endian files are accepted), read-write."""
+    return arr.astype(arr.dtype.newbyteorder("="), copy=False)
+
+
+def _finite(arr, key, name):
+    if not np.isfinite(arr).all():
+        bad = int(arr.size - np.isfinite(arr).sum())
+        raise DataError(f"{name}: '{key}' holds {bad:,} values that are not finite numbers (NaN or infinite).")
+    return arr
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v):
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+HYPER_RULES = {  # field: (test, what it must be; {NAME} is the value of mlp.limits.NAME)
+    "hidden": (lambda v: _is_int(v) and 1 <= v <= limits.MAX_HIDDEN,
+               "an integer 1 .. {MAX_HIDDEN:,} (mlp.limits.MAX_HIDDEN)"),
+    "lr": (lambda v: _is_real(v) and 0 < v <= limits.MAX_LEARNING_RATE,
+           "a number > 0 and <= {MAX_LEARNING_RATE:,} (mlp.limits.MAX_LEARNING_RATE)"),
+    "momentum": (lambda v: _is_real(v) and 0 <= v < 1, "a number >= 0 and < 1"),
+    "epochs": (lambda v: _is_int(v) and 1 <= v <= limits.MAX_HISTORY_EPOCHS,
+               "an integer 1 .. {MAX_HISTORY_EPOCHS:,} (mlp.limits.MAX_HISTORY_EPOCHS)"),
+    "batch_size": (lambda v: v is None or _is_int(v) and 1 <= v <= limits.MAX_OWNER_IMAGES,
+                   "null (full batch) or an integer 1 .. {MAX_OWNER_IMAGES:,} (mlp.limits.MAX_OWNER_IMAGES)"),
+    "seed": (lambda v: _is_int(v) and 0 <= v <= limits.MAX_SEED, "an integer 0 .. {MAX_SEED:,} (mlp.limits.MAX_SEED)"),
+    "dtype": (lambda v: v in ("float32", "float64"), '"float32" or "float64"'),
+    "init": (lambda v: v in ("seed", "report"), '"seed" or "report" (mlp.train.INITS)'),
+}
+OTHER_RULE = (  # any other field of Hyper: a short plain value, which Hyper itself then checks
+    lambda v: v is None or isinstance(v, bool) or _is_real(v) or isinstance(v, str) and len(v) <= 64,
+    "a number, true/false, null or a short text",
+)
+
+
+def parse_json(text, key, name):
+    """A JSON object from a short text; DataError if it does not parse or is not an object."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise DataError(f"{name}: '{key}' is not valid JSON ({type(exc).__name__}).") from None
+    if not isinstance(value, dict):
+        raise DataError(f"{name}: '{key}' must be a JSON object, not {type(value).__name__}.")
+    return value
+
+
+def hyper_from_text(text, name, hidden):
+    """Hyper from the file's JSON, every field checked for type and range (mlp.limits), ``hidden`` == H."""
+    values = parse_json(text, "hyper", name)
+    unknown = sorted(set(values) - {f.name for f in fields(Hyper)})
+    if unknown:
+        raise DataError(f"{name}: 'hyper' has unknown fields {unknown[:5]}.")
+    for key, value in values.items():
+        test, what = HYPER_RULES.get(key, OTHER_RULE)
+        if not test(value):
+            shown, what = str(value)[:40], what.format(**vars(limits))
+            raise DataError(f"{name}: 'hyper' field {key!r} is {shown!r}; it must be {what}.")
+    if values.get("hidden", hidden) != hidden:
+        raise DataError(f"{name}: 'hyper' says {values['hidden']} hidden units but the weights have {hidden}.")
+    try:
+        return Hyper(**{"hidden": hidden, **values})
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name}: 'hyper' is not usable ({exc}).") from None
+
+
+def history_from(columns, name):
+    """Records from the history columns: epochs increasing whole numbers, accuracies in [0, 1], seconds >= 0."""
+    epoch, acc = columns["epoch"], np.concatenate([columns["train_acc"], columns["valid_acc"]])
+    losses, seconds = np.concatenate([columns["train_loss"], columns["valid_loss"]]), columns["seconds"]
+    checks = (
+        (np.isfinite(epoch).all() and (epoch >= 1).all() and (epoch == np.round(epoch)).all()
+         and (np.diff(epoch) > 0).all(), "epochs must be increasing whole numbers from 1"),
+        (np.isfinite(acc).all() and ((acc >= 0) & (acc <= 1)).all(), "accuracies must be within 0 .. 1"),
+        (not (losses < 0).any() and not np.isneginf(losses).any(), "losses must not be negative"),
+        (np.isfinite(seconds).all() and (seconds >= 0).all(), "seconds must be finite and >= 0"),
+    )
+    for ok, what in checks:
+        if not ok:
+            raise DataError(f"{name}: the history is not valid: {what}.")
     return [
-        {k: (int(v) if k == "epoch" else float(v)) for k, v in zip(RECORD_KEYS, row)} for row in zip(*columns)
+        {k: (int(v) if k == "epoch" else float(v)) for k, v in zip(RECORD_KEYS, row)}
+        for row in zip(*(columns[k].tolist() for k in RECORD_KEYS))
     ]
 
 
-def load_model(source, name="model.npz"):
-    """Read a model from a path, bytes or file object; DataError if it is not one of ours."""
-    data = _as_bytes(source)
+def rng_state_from(text, name):
+    """The mini-batch generator state, checked by giving it to a fresh generator of the same kind."""
+    state = parse_json(text, "rng_state", name)
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            missing = [k for k in (*PARAM_NAMES, "hyper") if k not in npz.files]
-            if missing:
-                raise DataError(f"{name}: not a model file of this lab (missing {missing}).")
-            params = Params(**{k: npz[k] for k in PARAM_NAMES})
-            hyper = Hyper.from_json(str(npz["hyper"]))
-            history = _history(npz) if "history_epoch" in npz.files else []
-            resume = None
-            if "rng_state" in npz.files:
-                resume = {k: npz[k] for k in npz.files if k.startswith("v_") or k in ("order", "position", "epoch_metrics")}
-                resume["rng_state"] = json.loads(str(npz["rng_state"]))
+        np.random.default_rng(0).bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise DataError(f"{name}: 'rng_state' is not a valid generator state ({type(exc).__name__}).") from None
+    return state
+
+
+def _resume(npz, name):
+    """Velocities and position of a paused run, after ``check_resume_headers``."""
+    resume = {f"v_{k}": _finite(_native(npz.read(f"v_{k}")), f"v_{k}", name) for k in PARAM_NAMES}
+    resume.update({k: _native(npz.read(k)) for k in RESUME_KEYS})
+    _finite(resume["epoch_metrics"], "epoch_metrics", name)
+    order, position = resume["order"], int(resume["position"])
+    if not 0 <= position <= max(len(order), 1) or position and len(resume["epoch_metrics"]) != 4:
+        raise DataError(f"{name}: 'position' {position} does not fit 'order' of {len(order):,} rows.")
+    resume["rng_state"] = rng_state_from(str(npz.read("rng_state")), name)
+    return resume
+
+
+def _read_model(npz, name):
+    """Model from an open NpzReader: every header checked first, then the arrays read and their values checked."""
+    missing = [k for k in (*PARAM_NAMES, "hyper") if k not in npz.infos]
+    if missing:
+        raise DataError(f"{name}: not a model file of this lab (missing {missing}).")
+    sizes = check_param_headers(npz, name)
+    _text_header(npz, "hyper", "MAX_HYPER_CHARS", name)
+    check_history_headers(npz, name)
+    paused = "rng_state" in npz.infos
+    if paused:
+        absent = [k for k in (*(f"v_{k}" for k in PARAM_NAMES), *RESUME_KEYS) if k not in npz.infos]
+        if absent:
+            raise DataError(f"{name}: a paused run without {absent}.")
+        check_resume_headers(npz, name, sizes)
+    params = Params(**{k: _finite(_native(npz.read(k)), k, name) for k in PARAM_NAMES})
+    hyper = hyper_from_text(str(npz.read("hyper")), name, sizes["H"])
+    history = []
+    if "history_epoch" in npz.infos:
+        history = history_from({k: _native(npz.read(f"history_{k}")) for k in RECORD_KEYS}, name)
+    return Model(params, hyper, history, _resume(npz, name) if paused else None)
+
+
+def load_model(source, name="model.npz"):
+    """Read a model from a path, bytes or file object; DataError if it is not one of ours or breaks a limit."""
+    npz = open_npz(source, name, limit("MAX_NPZ_MEMBERS"), limit("MAX_MODEL_DECODED_BYTES"), WHO,
+                   limit("MAX_MODEL_FILE_BYTES"))
+    try:
+        return _read_model(npz, name)
     except DataError:
         raise
-    except Exception as exc:  # a damaged or foreign file: say so, do not crash the caller
+    except Exception as exc:  # a damaged file: say so, do not crash the caller
         raise DataError(f"{name}: is not a readable model file ({type(exc).__name__}: {exc}).") from None
-    f, h, k = params.sizes
-    if params.b_h.shape != (1, h) or params.w_o.shape[0] != h or params.b_o.shape != (1, k):
-        raise DataError(f"{name}: parameter shapes do not fit together: { {n: a.shape for n, a in params.as_dict().items()} }.")
-    return Model(params, hyper, history, resume)
+    finally:
+        npz.close()
 
 
 def load_lab_model(source, name="model.npz", n_inputs=784, n_classes=10):
@@ -103,17 +312,22 @@ def save_trainer(file, trainer):
     )
 
 
-def load_trainer(source, x_train, y_train, x_valid, y_valid):
-    """Resume a run saved by ``save_trainer`` on the same data."""
-    model = load_model(source)
+def load_trainer(source, x_train, y_train, x_valid, y_valid, name="run.npz"):
+    """Resume a run saved by ``save_trainer`` on the same data (its batch order must fit the training set)."""
+    model = load_model(source, name)
     if model.resume is None:
-        raise DataError("this model file holds no paused run (no velocities); it can be evaluated, not resumed.")
-    r = model.resume
+        raise DataError(f"{name}: holds no paused run (no velocities); it can be evaluated, not resumed.")
+    r, n_train = model.resume, len(x_train)
+    order = r["order"]
+    if len(order) not in (0, n_train) or len(order) and not np.array_equal(np.sort(order), np.arange(n_train)):
+        raise DataError(f"{name}: its batch order does not fit a training set of {n_train:,} images.")
+    if int(r["position"]) > n_train or model.params.sizes[0] != np.shape(x_train)[1]:
+        raise DataError(f"{name}: the paused run does not fit this data set.")
     velocity = Params(**{k: r[f"v_{k}"] for k in PARAM_NAMES})
     trainer = Trainer(x_train, y_train, x_valid, y_valid, model.hyper, params=model.params, velocity=velocity)
     trainer.history = model.history
     trainer.batch_rng.bit_generator.state = r["rng_state"]
-    trainer.order, trainer.position = r["order"].astype(np.intp), int(r["position"])
+    trainer.order, trainer.position = order.astype(np.intp), int(r["position"])
     if trainer.position:
         trainer.epoch_metrics = tuple(float(m) for m in r["epoch_metrics"])
     return trainer

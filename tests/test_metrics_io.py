@@ -58,7 +58,7 @@ def test_foreign_or_broken_model_files_are_refused():
         buf = io.BytesIO()
         np.savez(buf, images=np.zeros((2, 28, 28), np.uint8))
         load_model(buf.getvalue())
-    with pytest.raises(DataError, match="not a readable model"):
+    with pytest.raises(DataError, match="damaged .npz"):
         load_model(b"PK\x03\x04 garbage")
     with pytest.raises(DataError, match="empty"):
         load_model(b"")

@@ -6,7 +6,10 @@ the glyph's ink box and stretched (ignoring aspect ratio) to fill 28x28.
 greyscale, dark-on-light or light-on-dark, and returns every step as a small
 image so a student can see what the network is given:
 
-1. decode (PNG, JPEG, GIF, BMP or WebP; transparency flattened onto a ground
+1. decode (PNG, JPEG, GIF, BMP or WebP only; the size and aspect ratio are
+   read from the header and checked against ``mlp.limits`` first, a JPEG is
+   decoded reduced and any other image shrunk by a whole factor at once, so
+   the worst accepted file stays cheap; transparency flattened onto a ground
    that contrasts with the ink; phone photos turned upright from EXIF);
 2. greyscale;
 3. light glyph on dark ground: the ground's brightness is the median of the
@@ -16,8 +19,9 @@ image so a student can see what the network is given:
 6. stretch the box to 28x28 (Lanczos), uint8.
 
 Bad input raises ``mlp.data.DataError`` with a message saying what is wrong:
-not an image, an empty or huge file, too many pixels (a decompression bomb),
-or an image with no visible letter.
+not an image, an empty or huge file, too many pixels (a decompression bomb)
+or too long and thin a strip (each message names its limit), or an image with
+no visible letter.
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
+from mlp import limits
 from mlp.data import DataError
 from mlp.limits import MAX_LETTER_BYTES as MAX_BYTES
-from mlp.limits import MAX_LETTER_PIXELS as MAX_PIXELS
 
 SIDE = 28
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
@@ -63,41 +67,84 @@ class PreparedLetter:
         return (self.letter.reshape(-1) / np.float32(255.0)).astype(np.float32)
 
 
+def _check_header(img, name):
+    """(width, height) from the image's header; DataError if its pixel count or aspect ratio is over the limits."""
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise DataError(f"{name}: the image has no pixels.")
+    pixels, cap = width * height, limits.MAX_LETTER_PIXELS
+    if pixels > cap:
+        raise DataError(
+            f"{name}: the image is {width:,}x{height:,} = {pixels / 1e6:,.1f} million pixels; at most "
+            f"{cap / 1e6:.1f} million are accepted (mlp.limits.MAX_LETTER_PIXELS; it could be a decompression bomb)."
+        )
+    aspect = max(width, height) / min(width, height)
+    if aspect > limits.MAX_LETTER_ASPECT:
+        raise DataError(
+            f"{name}: the image is {width:,}x{height:,}, {aspect:,.0f} times longer than wide; at most "
+            f"{limits.MAX_LETTER_ASPECT} are accepted (mlp.limits.MAX_LETTER_ASPECT)."
+        )
+    return width, height
+
+
+REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F")  # modes Pillow's reduce() takes
+
+
+def _reduced(img, side=WORK_SIDE):
+    """A loaded image shrunk by a whole factor (Pillow's box reduce) so its longest side is side .. 2 * side."""
+    factor = max(img.size) // side
+    if factor <= 1:
+        return img
+    if img.mode not in REDUCIBLE:
+        alpha = "A" in img.getbands() or img.mode == "P" and "transparency" in img.info or img.mode in ("La", "RGBa")
+        grey = "I" if img.mode.startswith("I;16") else "L" if img.mode == "1" else "RGB"
+        img = img.convert("RGBA" if alpha else grey)
+    return img.reduce(factor)
+
+
+def _upright(img, orientation):
+    """``img`` turned as its EXIF orientation (1..8) says, so a phone photo stands as it was taken."""
+    method = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}.get(orientation)
+    return img.transpose(method) if method is not None else img
+
+
 def _decode(data, name):
-    """Bytes -> a fully loaded Pillow image, with the checks on size; DataError if unusable."""
+    """Bytes -> (a small loaded Pillow image, (width, height) of the file), checked before any pixel is decoded.
+
+    Opened lazily with Pillow's readers of FORMATS only; size and aspect come from the header; a JPEG is
+    decoded reduced (draft), other formats are reduced by a whole factor right after decoding.
+    """
     if not data:
         raise DataError(f"{name}: the file is empty.")
     if len(data) > MAX_BYTES:
-        raise DataError(f"{name}: the file is {len(data) / 2**20:.1f} MB; images up to {MAX_BYTES // 2**20} MB are accepted.")
+        raise DataError(f"{name}: the file is {len(data) / 2**20:.1f} MB; images up to {MAX_BYTES // 2**20} MB "
+                        "are accepted (mlp.limits.MAX_LETTER_BYTES).")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=FORMATS)
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise DataError(
-                    f"{name}: the image is {width}x{height} = {width * height / 1e6:.0f} million pixels; "
-                    f"at most {MAX_PIXELS / 1e6:.0f} million are accepted (it could be a decompression bomb)."
-                )
-            if width < 1 or height < 1:
-                raise DataError(f"{name}: the image has no pixels.")
-            img.draft(None, (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a reduced size
+            size = _check_header(img, name)
+            img.draft(None, (WORK_SIDE, WORK_SIDE))  # JPEG: decode at 1/2, 1/4 or 1/8 of the size
             img.load()
+            try:
+                orientation = img.getexif().get(0x0112, 1)
+            except Exception:  # a broken EXIF block is no reason to refuse the picture
+                orientation = 1
+            small = _reduced(img)
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataError(f"{name}: refused as a possible decompression bomb ({exc}).") from None
+        raise DataError(f"{name}: refused as a possible decompression bomb ({exc}); at most "
+                        f"{limits.MAX_LETTER_PIXELS:,} pixels are accepted (mlp.limits.MAX_LETTER_PIXELS).") from None
     except Image.UnidentifiedImageError:
         raise DataError(
             f"{name}: is not an image that can be read; upload a PNG or JPEG (GIF, BMP and WebP also work)."
         ) from None
     except Exception as exc:  # truncated or corrupt files raise many kinds
         raise DataError(f"{name}: the image is damaged or truncated ({type(exc).__name__}: {exc}).") from None
-    try:
-        img = ImageOps.exif_transpose(img)  # phone photos: upright as they were taken
-    except Exception:  # a broken EXIF block is no reason to refuse the picture
-        pass
-    return img, (width, height)
+    return _upright(small, orientation), size
 
 
 def _to_grey(img):
@@ -148,7 +195,7 @@ def border_level(grey, fraction=BORDER_FRACTION):
 
 
 def ink_box(level, threshold=INK_FRACTION):
-    """(left, top, right, bottom) (right/bottom exclusive) of the pixels of ``level`` (0..1) at or above threshold, or None."""
+    """(left, top, right, bottom) (right/bottom exclusive) of the pixels of ``level`` (0..1) >= threshold, or None."""
     ink = level >= threshold
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if len(rows) == 0:
@@ -157,7 +204,7 @@ def ink_box(level, threshold=INK_FRACTION):
 
 
 def prepare_letter(data, name="upload"):
-    """Bytes of an image file -> PreparedLetter (28x28 uint8 notMNIST-like input and the steps); DataError if unusable."""
+    """Bytes of an image file -> PreparedLetter (28x28 uint8 notMNIST-like input and the steps); DataError if not."""
     data = bytes(data) if not isinstance(data, bytes) else data
     img, size = _decode(data, name)
     original = img.convert("RGBA") if "A" in img.getbands() or img.mode == "P" else img.convert("RGB")
@@ -174,11 +221,13 @@ def prepare_letter(data, name="upload"):
     inverted = ground > 127.5
     light = 255.0 - grey if inverted else grey
     ground = 255.0 - ground if inverted else ground
-    steps.append(Step("Light on dark", _preview(light), "inverted: it was dark on light" if inverted else "already light on dark"))
+    note = "inverted: it was dark on light" if inverted else "already light on dark"
+    steps.append(Step("Light on dark", _preview(light), note))
 
     peak = float(np.percentile(light, 99.9))
     if peak - ground < MIN_CONTRAST:
-        raise DataError(f"{name}: no letter found: the image is almost uniform (contrast {peak - ground:.0f} of 255 grey levels).")
+        raise DataError(f"{name}: no letter found: the image is almost uniform "
+                        f"(contrast {peak - ground:.0f} of 255 grey levels).")
     level = np.clip((light - ground) / (peak - ground), 0.0, 1.0)
     steps.append(Step("Contrast", _preview(level * 255.0), "ground to black, ink to white"))
 
@@ -187,7 +236,8 @@ def prepare_letter(data, name="upload"):
         raise DataError(f"{name}: no letter found in the image.")
     left, top, right, bottom = box
     marked = Image.fromarray(np.clip(np.rint(level * 255.0), 0, 255).astype(np.uint8)).convert("RGB")
-    ImageDraw.Draw(marked).rectangle([left, top, right - 1, bottom - 1], outline=(255, 80, 40), width=max(1, max(marked.size) // 100))
+    ImageDraw.Draw(marked).rectangle([left, top, right - 1, bottom - 1], outline=(255, 80, 40),
+                                     width=max(1, max(marked.size) // 100))
     steps.append(Step("Ink box", _preview(np.asarray(marked)), f"{right - left}x{bottom - top} pixels"))
 
     crop = Image.fromarray((level[top:bottom, left:right] * 255.0).astype(np.float32), "F")

@@ -32,10 +32,16 @@ if ! command -v haproxy >/dev/null; then
 fi
 
 pids=()
-stop_all() {
+stop_all() {  # each supervisor and HAProxy leads its own process group: end the groups, then wait for them
   trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    alive=0
+    for pid in "${pids[@]}"; do pgrep -g "$pid" >/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
 }
 trap stop_all INT TERM EXIT
 

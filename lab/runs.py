@@ -119,8 +119,15 @@ class LiveRun:
 
     ``mode``: "running" (chunks until done), "paused" (``advance`` does
     nothing), "stepping" (to the end of the current epoch, then paused).
-    ``finished`` is True once the trainer is done or the loss diverged
-    (``reason`` then says why). ``clock`` is injectable for tests.
+    ``finished`` is True once the trainer is done, the loss diverged
+    (``reason`` then says why) or the run was stopped. ``clock`` is injectable for tests.
+
+    A run records its own end: the call that finishes it (``advance`` after the
+    last epoch or a divergence, or ``stop``) builds ``record``, the run's
+    ``RunRecord``, under ``lock`` and without any Streamlit call. So a run whose
+    thread is stopped right after (Streamlit stops a replaced script thread at
+    its next Streamlit call) is still complete, and any later caller moves
+    ``record`` into the history.
     """
 
     GAP_LIMIT = 3.0  # seconds between two chunks beyond which the gap is not counted as run time
@@ -140,6 +147,7 @@ class LiveRun:
         self._active_since = clock() if mode != "paused" else None
         self.lock = threading.RLock()  # for callers that use the run from several threads (the training page)
         self.interrupt = threading.Event()  # set by another thread: ``advance`` returns after its current step
+        self.record = None  # the RunRecord, built by the call that ends the run (see ``final_record``)
 
     @property
     def hyper(self):
@@ -180,15 +188,30 @@ class LiveRun:
             self._active_since = self.clock()
         self.mode = "running"
 
+    @property
+    def inside_epoch(self):
+        """True when the current epoch is partly done (a paused mini-batch run): ``step`` then ends it."""
+        return 0 < self.trainer.position < self.trainer.n_train
+
     def step(self):
-        """Run to the end of the current epoch (one more epoch if at a boundary), then pause."""
+        """Run to the end of the current epoch (one whole epoch if at a boundary), then pause."""
         if self.mode == "paused":
             self._active_since = self.clock()
         self.mode = "stepping"
 
     def stop(self):
-        self._account()
-        self.stopped, self._active_since = True, None
+        """End the run where it stands; builds ``record``."""
+        with self.lock:
+            self._account()
+            self.stopped, self._active_since = True, None
+            self.final_record()
+
+    def final_record(self):
+        """Build ``record`` if the run has ended and it is not built yet; return it (None while running)."""
+        with self.lock:
+            if self.record is None and self.finished:
+                self.record = self.to_record()
+            return self.record
 
     def _batches_for(self, seconds):
         if self._batch_seconds is None:
@@ -205,37 +228,46 @@ class LiveRun:
         A step is up to ``STEP_SECONDS`` of mini-batches or one full-batch epoch
         (which cannot be split), so a run can overshoot the budget by up to one
         step. If ``interrupt`` is set (by another thread), it returns after the
-        current step.
+        current step. The call that ends the run builds ``record`` before it returns.
         """
-        new = []
-        if not self.active:
+        with self.lock:
+            if not self.active:
+                return []
+            self._account(cap=self.GAP_LIMIT)
+            new = self._chunk(budget)
+            self._account()
+            if not self.active:
+                self._active_since = None
+            self.final_record()
             return new
-        self._account(cap=self.GAP_LIMIT)
-        start = self.clock()
+
+    def _chunk(self, budget):
+        new, start = [], self.clock()
         while self.active and not self.interrupt.is_set():
             remaining = budget - (self.clock() - start)
             if new and remaining <= 0:
                 break
-            n = self._step_batches(remaining) if self.hyper.batch_size is not None else None
-            position = self.trainer.position
-            t0 = self.clock()
-            record = self.trainer.step(max_batches=n)
-            spent = self.clock() - t0
-            done_batches = self._batches_done(position, record)
-            if done_batches:
-                per = spent / done_batches
-                self._batch_seconds = per if self._batch_seconds is None else 0.5 * (self._batch_seconds + per)
+            record = self._one_step(remaining)
             if record is not None:
                 new.append(record)
-                self.reason = self.trainer.stop_reason()
-                if self.mode == "stepping":
-                    self.mode = "paused"
             if self.clock() - start >= budget:
                 break
-        self._account()
-        if not self.active:
-            self._active_since = None
         return new
+
+    def _one_step(self, remaining):
+        """One step of the trainer (timed, to size the next); the epoch's record if it ended one."""
+        n = self._step_batches(remaining) if self.hyper.batch_size is not None else None
+        position, t0 = self.trainer.position, self.clock()
+        record = self.trainer.step(max_batches=n)
+        done_batches = self._batches_done(position, record)
+        if done_batches:
+            per = (self.clock() - t0) / done_batches
+            self._batch_seconds = per if self._batch_seconds is None else 0.5 * (self._batch_seconds + per)
+        if record is not None:
+            self.reason = self.trainer.stop_reason()
+            if self.mode == "stepping":
+                self.mode = "paused"
+        return record
 
     def _batches_done(self, position_before, record):
         t = self.trainer

@@ -4,10 +4,12 @@ import streamlit as st
 
 from mlp.data import DataError
 from ui import keys
+from ui import train_history as th
 from ui import train_settings as ts
 from ui import training as tr
 from ui.data_source import current_split, data_source_picker
 from ui.router import ensure_router
+from ui.text import plain
 
 ensure_router()  # a shared link opened first on a fresh server still goes through app.py
 
@@ -27,6 +29,7 @@ if split is None:
 
 n_train = len(split.y_train)
 ts.init_settings(n_train)
+tr.settle()  # a run that ended in a replaced script thread goes to the history now
 live = st.session_state.get(keys.LIVE)
 busy = live is not None
 
@@ -34,16 +37,17 @@ busy = live is not None
 # they stay where the pointer is (a button that moves between press and release loses the click).
 tr.controls(data_key, dataset.name, split)
 tr.show_notice()
+th.pending_panel()
 if busy:  # the run keeps its settings: the widgets step aside so the curves fit on the screen
     hyper = st.session_state[keys.SETTINGS]
 else:
     ts.show_url_notes()
     ts.preset_buttons(n_train)
     hyper = ts.settings_widgets(n_train)
-    st.caption(f"Data: **{dataset.name}**, {n_train:,} training, {len(split.y_valid):,} validation and "
+    st.caption(f"Data: **{plain(dataset.name)}**, {n_train:,} training, {len(split.y_valid):,} validation and "
                f"{len(split.y_test):,} test images.")
 ts.sync_url(hyper)
 tr.live_panel()
-tr.last_run_panel()
-tr.history_panel()
-tr.load_panel(data_key, dataset.name, split)
+th.last_run_panel()
+th.history_panel()
+th.load_panel(data_key, dataset.name, split)

@@ -212,7 +212,7 @@ def test_pause_step_resume_stop(data_dir, monkeypatch):
             break
         at.run()
     assert live.mode == "paused" and live.trainer.epoch == frozen[0] + 1 and live.trainer.position == 0
-    at.button(key="train_resume").click().run()
+    at.button(key="train_pause").click().run()  # the same button, labelled Resume
     at.run()
     assert live.active and live.trainer.epoch >= frozen[0] + 1
     at.button(key="train_stop").click().run()
@@ -233,7 +233,7 @@ def test_step_one_epoch_from_nothing(data_dir):
             break
         at.run()
     assert live.trainer.epoch == 1 and live.mode == "paused"
-    assert at.button(key="train_resume").disabled is False
+    assert at.button(key="train_pause").label == "Resume" and at.button(key="train_pause").disabled is False
 
 
 def test_a_click_waits_for_the_chunk_of_the_script_run_it_replaces(data_dir, monkeypatch):
@@ -342,7 +342,7 @@ def test_load_a_saved_model_and_refuse_a_bad_one(split):
     train_to_end(at)  # a run first, so the history and its overlay are on the page
     at.file_uploader(key="train_model_upload").set_value(("bad.npz", b"this is not a model", "application/octet-stream")).run()
     no_exceptions(at)
-    assert any("was not loaded" in e.value and "bad.npz" in e.value for e in at.error)
+    assert any("was not loaded" in e.value and "bad\\.npz" in e.value for e in at.error)
     assert len(at.session_state[keys.RUNS]) == 1
     at.file_uploader(key="train_model_upload").set_value(("good.npz", data, "application/octet-stream")).run()
     no_exceptions(at)
@@ -350,7 +350,7 @@ def test_load_a_saved_model_and_refuse_a_bad_one(split):
     assert len(runs) == 1 and runs[0].status == "loaded" and runs[0].history == trainer.history
     assert at.multiselect(key="train_overlay").value[-1] == runs[0].short_label
     assert at.session_state["current_model"].origin == "loaded"
-    assert any("Loaded good.npz" in s.value for s in at.success)
+    assert any("Loaded good\\.npz" in s.value for s in at.success)  # escaped for markdown
     # what the download button serves is that same file format
     back = load_model(model_bytes(runs[0].params, runs[0].hyper, runs[0].history))
     np.testing.assert_array_equal(back.params.w_h, trainer.params.w_h)

@@ -1,13 +1,27 @@
-"""Streamlit glue of the training page: settings widgets, run controls, the live view, history.
+"""Streamlit glue of the training page: run controls, the live view, and the end of a run.
 
 The work is done by ``mlp`` (``Trainer``) and ``lab.runs`` (``LiveRun`` chunks,
-run records, URL settings); this module only draws widgets and charts.
+run records); the history, downloads and loading are in ``ui.train_history``.
 
 Training runs in short chunks inside a fragment that reruns itself every
 ``RUN_EVERY`` seconds while a run is active (``st.fragment(run_every=...)``):
 no thread, no long loop. The control buttons live outside the fragment, so a
 click starts a full rerun that takes effect as soon as the current chunk
 (``CHUNK_SECONDS`` of work) ends.
+
+Two facts of Streamlit shape this module:
+
+* A click reruns the page in a new script thread while the replaced thread may
+  still be inside a training chunk; Streamlit stops that thread only at its next
+  Streamlit call. So a run records its own end (``LiveRun.final_record``, no
+  Streamlit) and every script run moves an ended run into the history
+  (``settle``): a run that finished its epochs is finished whichever thread ends it.
+* Until a script run ends, the browser keeps the elements the run has not
+  re-sent. A button replaced by one with another key (Pause by Resume) stood
+  under its successor for the whole run, the row grew from 40 to 96 px and the
+  buttons beside it moved down 28 px, then back up when the run ended: a click
+  pressed before and released after the jump was lost. Every control keeps one
+  key (Pause/Resume is one button whose label changes), so the row never changes.
 """
 
 from __future__ import annotations
@@ -15,39 +29,20 @@ from __future__ import annotations
 import contextlib
 import threading
 
-import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from lab.runs import (
-    LiveRun,
-    chance_level_note,
-    describe,
-    divergence_advice,
-    history_csv,
-    loaded_record,
-    runs_table,
-)
-from mlp.data import DataError
-from mlp.limits import MAX_RUNS
-from mlp.model_io import Model, load_lab_model, model_bytes
+from lab.runs import LiveRun, chance_level_note, describe, divergence_advice
+from mlp.model_io import Model
 from mlp.train import Trainer
-from ui.keys import CHART_CACHE, LIVE, LOADED_FILE, NEXT_ID, NOTICE, OVERLAY, OVERLAY_ADD, RUNS
+from ui import train_history as th
+from ui.keys import CHART_CACHE, LIVE, NOTICE, REPLACED
 from ui.session import set_current_model
-from ui.train_charts import (
-    MAX_POINTS,
-    OVERLAY_METRICS,
-    curve_frame,
-    curves_chart,
-    epoch_axis_end,
-    overlay_chart,
-    run_curves_chart,
-)
-from ui.train_settings import (
-    hyper_from_widgets,
-)
+from ui.text import plain
+from ui.train_charts import MAX_POINTS, curve_frame, curves_chart, epoch_axis_end
+from ui.train_settings import hyper_from_widgets
 
-CHUNK_SECONDS = 0.7  # training work per fragment run: a click waits at most this long, the curves redraw about once a second
+CHUNK_SECONDS = 0.7  # training per fragment run: a click waits at most this long; the curves redraw about every second
 RUN_EVERY = 0.4  # the fragment's rerun interval while a run is active (runs queue, so chunks go back to back)
 LOCK_WAIT = 0.5  # seconds a session waits for its training turn before it just redraws
 _TRAIN_TURN = threading.Lock()  # one training chunk at a time in this server process (see advance)
@@ -56,58 +51,55 @@ _TRAIN_TURN = threading.Lock()  # one training chunk at a time in this server pr
 # Runs and controls
 
 
-def _runs():
-    return st.session_state.setdefault(RUNS, [])
-
-
-def _next_id():
-    n = st.session_state.get(NEXT_ID, 1)
-    st.session_state[NEXT_ID] = n + 1
-    return n
-
-
 def start_run(data_key, dataset_name, split, mode="running"):
     """Train (or Step one epoch from nothing): a new LiveRun with the widgets' settings on the session's data set."""
     hyper = hyper_from_widgets()
     trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper)
-    st.session_state[LIVE] = LiveRun(trainer, _next_id(), dataset_name, split=split, mode=mode, data_key=data_key)
+    st.session_state[LIVE] = LiveRun(trainer, th.next_id(), dataset_name, split=split, mode=mode, data_key=data_key)
     st.session_state.pop(NOTICE, None)
-
-
-def _add_run(record):
-    """Append a run to the history (dropping the oldest past MAX_RUNS) and to the overlay's selection."""
-    runs = _runs()
-    runs.append(record)
-    del runs[:-MAX_RUNS]
-    # the overlay's multiselect takes the new run when it is next drawn (a widget's key can only be
-    # written before the widget is drawn in the same script run)
-    st.session_state.setdefault(OVERLAY_ADD, []).append(record.short_label)
+    st.session_state.pop(REPLACED, None)
 
 
 def finish_run(live):
-    """Move a finished, stopped or diverged run into the history; a usable model becomes the current one.
+    """Move an ended (finished, stopped or diverged) run into the history; a usable model becomes the current one.
 
     Two script threads of one session can hold the same run (see ``_take``); the first to get here
-    moves it, the other finds it gone and does nothing.
+    moves it, the other finds it gone and does nothing. Nothing happens while the run goes on.
     """
     with live.lock:
-        if st.session_state.get(LIVE) is not live:
+        record = live.final_record()
+        if record is None or st.session_state.get(LIVE) is not live:
             return
-        record = live.to_record()
         _keep(live, record)
 
 
+def settle():
+    """Move the session's run into the history if it has ended, whichever script thread ended it.
+
+    The thread that trains a run's last chunk may be a replaced one, which Streamlit stops at its
+    next Streamlit call, before it can write the history; the run then holds its own record
+    (``LiveRun.final_record``) and the next script run of the page, which calls this first, moves it.
+    """
+    live = st.session_state.get(LIVE)
+    if live is not None and live.finished:
+        finish_run(live)
+
+
 def _keep(live, record):
-    _add_run(record)
+    kept = th.admit(record)
     st.session_state[LIVE] = None
+    st.session_state.pop(REPLACED, None)
+    full = "" if kept else (" The run history is full: choose below which run to remove for it, "
+                            "or discard it.")
     if record.status == "diverged":
         st.session_state[NOTICE] = ("error", divergence_advice(record.hyper, record.reason) +
-                                    " The diverged weights were not kept as the current model.")
-    else:
-        set_current_model(Model(record.params, record.hyper, record.history), live.data_key, "trained")
-        what = "finished" if record.status == "finished" else f"stopped after {record.epochs_done} epochs"
-        st.session_state[NOTICE] = ("success", f"Run {record.run_id} {what}. Its model is now the current "
-                                               "model, shown on the inspection page.")
+                                    " The diverged weights were not kept as the current model." + full)
+        return
+    set_current_model(Model(record.params, record.hyper, record.history), live.data_key, "trained")
+    what = "finished" if record.status == "finished" else f"stopped after {record.epochs_done} epochs"
+    st.session_state[NOTICE] = ("success" if kept else "warning",
+                                f"Run {record.run_id} {what}. Its model is now the current model, shown on "
+                                "the inspection page." + full)
 
 
 @contextlib.contextmanager
@@ -133,12 +125,8 @@ def _with_run(action):
             action(live)
 
 
-def _pause():
-    _with_run(lambda live: live.pause())
-
-
-def _resume():
-    _with_run(lambda live: live.resume())
+def _pause_or_resume():
+    _with_run(lambda live: live.resume() if live.mode == "paused" else live.pause())
 
 
 def _step(data_key, dataset_name, split):
@@ -156,39 +144,49 @@ def _stop():
         finish_run(live)
 
 
+def step_label(live):
+    """(label, help) of the Step button: what it will do from the run's state."""
+    if live is not None and not live.active and live.inside_epoch:
+        t = live.trainer
+        return "Finish this epoch", (f"Train the rest of epoch {t.epoch + 1} ({t.n_train - t.position:,} of "
+                                     f"{t.n_train:,} training images left), then pause.")
+    return "Step one epoch", "Train one whole epoch, then pause."
+
+
 def controls(data_key, dataset_name, split):
-    """Train / Pause / Resume / Step one epoch / Stop, enabled by the run's state."""
+    """Train / Pause or Resume / Stop / Step, enabled by the run's state.
+
+    Each button keeps its key, so it stays the same element (only its label,
+    icon or enabled state change) and the row keeps its height: see the module docstring.
+    """
     live = st.session_state.get(LIVE)
     running = live is not None and live.active
     paused = live is not None and not live.active
-    cols = st.columns([1, 1, 0.9, 1.5], vertical_alignment="center")
+    cols = st.columns([1, 1, 0.9, 1.5], vertical_alignment="top")
     cols[0].button("Train", type="primary", icon=":material/play_arrow:", width="stretch", key="train_start",
                    disabled=live is not None, on_click=start_run, args=(data_key, dataset_name, split))
-    if paused:
-        cols[1].button("Resume", icon=":material/resume:", width="stretch", key="train_resume", on_click=_resume)
-    else:
-        cols[1].button("Pause", icon=":material/pause:", width="stretch", key="train_pause", on_click=_pause,
-                       disabled=not running)
+    cols[1].button("Resume" if paused else "Pause", icon=":material/resume:" if paused else ":material/pause:",
+                   width="stretch", key="train_pause", on_click=_pause_or_resume, disabled=live is None)
     cols[2].button("Stop", icon=":material/stop:", width="stretch", key="train_stop", on_click=_stop,
                    disabled=live is None, help="End the run; what it learned so far goes to the history.")
-    cols[3].button("Step one epoch", icon=":material/skip_next:", width="stretch", key="train_step",
-                   on_click=_step, args=(data_key, dataset_name, split), disabled=running,
-                   help="Train exactly one more epoch, then pause.")
+    label, help_text = step_label(live)
+    cols[3].button(label, icon=":material/skip_next:", width="stretch", key="train_step",
+                   on_click=_step, args=(data_key, dataset_name, split), disabled=running, help=help_text)
+    st.markdown(_status(live, running))
+
+
+def _status(live, running):
     if live is None:
-        status = "Ready: choose the settings below, then press **Train**."
-    elif running:
-        status = f"**Training** run {live.run_id}. Pause or Stop at any time; the curves stay."
-    else:
-        status = f"**Paused** run {live.run_id} at epoch {live.trainer.epoch}. Resume, step one epoch, or stop."
-    st.markdown(status)
+        return "Ready: choose the settings below, then press **Train**."
+    if running:
+        return f"**Training** run {live.run_id}. Pause or Stop at any time; the curves stay."
+    t = live.trainer
+    inside = f", {t.position:,} of {t.n_train:,} images into epoch {t.epoch + 1}" if live.inside_epoch else ""
+    return f"**Paused** run {live.run_id} at epoch {t.epoch}{inside}. Resume, step, or stop."
 
 
 # ---------------------------------------------------------------------------
 # Live view
-
-
-def _fmt(v, spec=".4f"):
-    return "–" if v is None or v != v else format(v, spec)
 
 
 def draw_live(live):
@@ -196,10 +194,12 @@ def draw_live(live):
     t = live.trainer
     h = live.hyper
     left = live.seconds_left()
-    left_text = "" if left is None or live.finished else f" · about {left:,.0f} s left" if left >= 1 else " · under 1 s left"
+    left_text = ""
+    if left is not None and not live.finished:
+        left_text = f" · about {left:,.0f} s left" if left >= 1 else " · under 1 s left"
     state = "paused" if not live.active else "training"
     st.progress(live.progress, text=f"Run {live.run_id}, {state}: epoch {t.epoch} of {h.epochs}{left_text}")
-    st.caption(f"Settings of this run: {describe(h)}, {h.epochs} epochs · data: {live.data_name}")
+    st.caption(f"Settings of this run: {describe(h)}, {h.epochs} epochs · data: {plain(live.data_name)}")
     note = chance_level_note(t.history)
     if note:
         st.warning(f"Still running, but {note}.", icon=":material/warning:")
@@ -238,7 +238,7 @@ def draw_figures(history):
         delta = None
         if prev is not None and value == value and prev[key] == prev[key]:
             delta = f"{value - prev[key]:+.4f}"
-        col.metric(label, _fmt(value), delta=delta, delta_color="inverse" if "loss" in key else "normal")
+        col.metric(label, th.fmt(value), delta=delta, delta_color="inverse" if "loss" in key else "normal")
 
 
 def advance(live):
@@ -265,11 +265,11 @@ def _live_fragment():
         return
     if live.active:
         advance(live)
-        if live.finished:
-            finish_run(live)
+        if not live.active and not live.finished:  # a step ended: stop the timer, update the buttons
             st.rerun()
-        if not live.active:  # a step ended: stop the timer, update the buttons
-            st.rerun()
+    if live.finished:  # ended here, or in a replaced script thread that Streamlit stopped before it said so
+        finish_run(live)
+        st.rerun()
     draw_live(live)
     if live.active and _in_fragment_rerun():
         # go straight on with the next chunk instead of idling until the run_every timer fires
@@ -290,113 +290,9 @@ def live_panel():
 
 
 def show_notice():
+    """The message of the last action (and, after a load, the way back to the replaced model)."""
     notice = st.session_state.get(NOTICE)
     if notice:
         kind, text = notice
-        {"error": st.error, "success": st.success, "info": st.info}[kind](text)
-
-
-# ---------------------------------------------------------------------------
-# After a run, history, downloads, loading a model
-
-
-def _file_stem(run):
-    return f"mlp_run{run.run_id}_H{run.hyper.hidden}_lr{run.hyper.lr:g}"
-
-
-def downloads(run, key):
-    c = st.columns([1, 1, 2])
-    c[0].download_button(
-        "Model (.npz)", data=lambda: model_bytes(run.params, run.hyper, run.history),
-        file_name=f"{_file_stem(run)}.npz", mime="application/octet-stream", on_click="ignore",
-        icon=":material/download:", key=f"train_dl_model_{key}", width="stretch",
-        disabled=run.params is None,
-        help="Loadable by this page and by `python -m mlp evaluate --model FILE`.",
-    )
-    c[1].download_button(
-        "Curves (.csv)", data=history_csv(run.history), file_name=f"{_file_stem(run)}_curves.csv", mime="text/csv",
-        on_click="ignore", icon=":material/download:", key=f"train_dl_csv_{key}", width="stretch",
-    )
-
-
-def last_run_panel():
-    runs = _runs()
-    if not runs or st.session_state.get(LIVE) is not None:
-        return
-    run = runs[-1]
-    st.subheader(f"Last run: run {run.run_id} ({run.status})")
-    st.caption(run.label)
-    note = chance_level_note(run.history)
-    if note and run.status != "diverged":
-        st.warning(f"Note: {note}.", icon=":material/warning:")
-    c = st.columns(4)
-    c[0].metric("Test accuracy", _fmt(run.test_acc), help="Final weights on the test images.")
-    c[1].metric("Validation accuracy", _fmt(run.final.get("valid_acc")), help="Final weights.")
-    c[2].metric("Training accuracy", _fmt(run.final.get("train_acc")), help="Final weights.")
-    seconds = run.wall_seconds or run.train_seconds
-    c[3].metric("Training time", f"{seconds:.1f} s", help=f"{run.epochs_done} epochs; pauses not counted.")
-    if run.history:
-        c = st.columns(2, gap="large")
-        c[0].altair_chart(run_curves_chart(run.history, "Loss"))
-        c[1].altair_chart(run_curves_chart(run.history, "Accuracy"))
-    downloads(run, "last")
-
-
-def history_panel():
-    runs = _runs()
-    st.subheader("Run history")
-    if not runs:
-        st.caption("Every finished or stopped run of this session is listed here, to compare and download.")
-        return
-    table = pd.DataFrame(runs_table(runs)).set_index("run")
-    st.dataframe(table, width="stretch", column_config={
-        "lr": st.column_config.NumberColumn("lr", format="%g"),
-        "train acc": st.column_config.NumberColumn(format="%.4f"),
-        "valid acc": st.column_config.NumberColumn(format="%.4f"),
-        "test acc": st.column_config.NumberColumn(format="%.4f"),
-        "seconds": st.column_config.NumberColumn(format="%.1f"),
-    })
-    by_label = {r.short_label: r for r in runs}
-    c = st.columns([3, 1.3], vertical_alignment="bottom")
-    added = st.session_state.pop(OVERLAY_ADD, [])
-    if OVERLAY not in st.session_state:
-        st.session_state[OVERLAY] = list(by_label)[-2:]
-    elif added:
-        st.session_state[OVERLAY] = [label for label in st.session_state[OVERLAY] + added if label in by_label]
-    chosen = c[0].multiselect("Overlay runs", list(by_label), key=OVERLAY)
-    metric = c[1].selectbox("Curve", list(OVERLAY_METRICS), format_func=OVERLAY_METRICS.get, key="train_overlay_metric")
-    chosen_runs = [by_label[label] for label in chosen if by_label[label].history]
-    if chosen_runs:
-        st.altair_chart(overlay_chart(chosen_runs, metric))
-    c = st.columns([2, 1], vertical_alignment="bottom")
-    pick = c[0].selectbox("Run to download or delete", list(by_label), index=len(by_label) - 1, key="train_pick")
-    run = by_label[pick]
-    downloads(run, "pick")
-    c[1].button("Delete run", icon=":material/delete:", key="train_delete", on_click=_delete, args=(run.run_id,),
-                width="stretch")
-
-
-def _delete(run_id):
-    st.session_state[RUNS] = [r for r in _runs() if r.run_id != run_id]
-    st.session_state.pop(OVERLAY, None)
-
-
-def load_panel(data_key, dataset_name, split):
-    st.subheader("Load a saved model")
-    uploaded = st.file_uploader("A model file (.npz) saved by this page or by `python -m mlp train --out`",
-                                type=["npz"], key="train_model_upload")
-    if uploaded is None or st.session_state.get(LOADED_FILE) == uploaded.file_id:
-        return
-    st.session_state[LOADED_FILE] = uploaded.file_id
-    try:
-        model = load_lab_model(uploaded.getvalue(), uploaded.name)
-    except DataError as exc:
-        st.session_state[NOTICE] = ("error", f"The model was not loaded: {exc} Nothing else changed.")
-        st.rerun()
-    record = loaded_record(_next_id(), model, uploaded.name, dataset_name, split)
-    _add_run(record)
-    set_current_model(model, data_key, "loaded")
-    st.session_state[NOTICE] = ("success", f"Loaded {uploaded.name} as run {record.run_id}: "
-                                           f"test accuracy {_fmt(record.test_acc)} on {dataset_name}. "
-                                           "It is now the current model.")
-    st.rerun()
+        {"error": st.error, "success": st.success, "info": st.info, "warning": st.warning}[kind](text)
+    th.replaced_offer()

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from mlp import core, gradcheck, network, train
-from mlp.core import average_ce_logits, backpropagation, log_softmax, one_hot, relu_grad, softmax, softmax_naive
+from mlp.core import average_ce_logits, log_softmax, one_hot, softmax, softmax_naive
 from mlp.gradcheck import gradient_check, max_relative_error, relative_error
-from mlp.network import PARAM_NAMES, Params, forward, init_params, loss, loss_and_grads
-from mlp.train import momentum_step, start_velocity
+from mlp.network import PARAM_NAMES, Params, init_params, loss
+from mlp.train import momentum_update, start_velocity
 
 GRADCHECK_EPS = 1e-5  # central-difference step of the backprop page's check (see ``check_gradients``)
 
@@ -135,7 +135,10 @@ def softmax_ce(logits, label):
 
 @dataclass(frozen=True)
 class FiniteDifference:
-    """Central differences next to the analytic gradient, all (K,): numeric_j = (L(o + eps e_j) - L(o - eps e_j)) / (2 eps)."""
+    """Central differences next to the analytic gradient, all (K,).
+
+    numeric_j = (L(o + eps e_j) - L(o - eps e_j)) / (2 eps).
+    """
 
     eps: float
     analytic: np.ndarray
@@ -175,37 +178,6 @@ def finite_difference_logits(logits, label, eps=1e-5):
     return FiniteDifference(eps=eps, analytic=analytic, numeric=numeric, rel_error=relative_error(analytic, numeric))
 
 
-def finite_difference_jacobian(logits, eps=1e-6):
-    """Numeric softmax Jacobian by central differences, J[i, j] ~ (p_i(o + eps e_j) - p_i(o - eps e_j)) / (2 eps).
-
-    logits (K,) -> (K, K).
-    """
-    o = np.array(logits, dtype=np.float64).reshape(-1)
-    k = o.shape[0]
-    jac = np.empty((k, k))
-    for j in range(k):
-        step = np.zeros(k)
-        step[j] = eps
-        jac[:, j] = (softmax((o + step)[None, :])[0] - softmax((o - step)[None, :])[0]) / (2 * eps)
-    return jac
-
-
-def finite_difference_dl_dp(y, p, rel_eps=1e-6):
-    """Numeric dL/dp_i of L(p) = -sum_i y_i log p_i, treating each p_i as free. y, p: (K,) -> (K,).
-
-    Central differences with a step relative to each p_i, h_i = rel_eps * p_i (log p is steep near 0).
-    """
-    y, p = np.asarray(y, np.float64), np.array(p, np.float64)
-    out = np.empty_like(p)
-    for i in range(p.shape[0]):
-        h = rel_eps * max(p[i], np.finfo(np.float64).tiny)
-        up, down = p.copy(), p.copy()
-        up[i] += h
-        down[i] -= h
-        out[i] = (-np.sum(y * np.log(up)) + np.sum(y * np.log(down))) / (2 * h)
-    return out
-
-
 @dataclass(frozen=True)
 class Overflow:
     """Naive vs max-subtracted softmax on scaled logits s*o, and log p vs log-softmax. Vectors are (K,).
@@ -237,10 +209,6 @@ class Overflow:
     def naive_ok(self):
         """True when the naive softmax gave finite probabilities."""
         return bool(np.all(np.isfinite(self.naive_p)))
-
-    @property
-    def stable_ok(self):
-        return bool(np.all(np.isfinite(self.stable_p)))
 
 
 def overflow_demo(logits, label, scale):
@@ -337,22 +305,19 @@ class Pass:
 def explain_pass(params, x, labels):
     """Forward and backward pass of ``params`` on x (N, F) with integer labels (N,) -> Pass.
 
-    The forward pass is ``mlp.network.forward``, the loss ``average_ce_logits``,
-    the gradients ``mlp.core.backpropagation``; this adds the intermediates
-    delta_o, back_h and delta_h that backpropagation keeps to itself.
+    The forward pass is ``mlp.network.forward``, the loss ``average_ce_logits``, the backward pass
+    with its intermediates ``mlp.network.backward`` (whose gradients ``mlp.core.backpropagation``
+    returns and the trainer applies); the mask is shown as 0/1 in the dtype of z_h.
     """
     labels = np.asarray(labels)
-    fw = forward(params, x)
+    fw = network.forward(params, x)
     y = one_hot(labels, fw.o.shape[1], fw.o.dtype)
-    n = x.shape[0]
-    delta_o = (fw.p - y) / n
-    back_h = delta_o @ params.w_o.T
-    mask = relu_grad(fw.z_h)
-    dwo, dbo, dwh, dbh = backpropagation(fw.p, y, fw.z_h, params.w_o, x)
+    bw = network.backward(fw.p, y, fw.h, params.w_o, x)
+    g = bw.grads
     return Pass(
-        params=params, labels=labels, x=x, z_h=fw.z_h, mask=mask, h=fw.h, o=fw.o, p=fw.p, y=y,
-        log_p_true=log_softmax(fw.o)[np.arange(n), labels], loss=float(average_ce_logits(y, fw.o)), delta_o=delta_o, dwo=dwo, dbo=dbo, back_h=back_h,
-        delta_h=back_h * mask, dwh=dwh, dbh=dbh,
+        params=params, labels=labels, x=x, z_h=fw.z_h, mask=bw.mask.astype(fw.z_h.dtype), h=fw.h, o=fw.o, p=fw.p,
+        y=y, log_p_true=log_softmax(fw.o)[np.arange(x.shape[0]), labels], loss=float(average_ce_logits(y, fw.o)),
+        delta_o=bw.delta_o, dwo=g.w_o, dbo=g.b_o, back_h=bw.back_h, delta_h=bw.delta_h, dwh=g.w_h, dbh=g.b_h,
     )
 
 
@@ -421,14 +386,11 @@ def explain_momentum_step(params, x, labels, lr=0.1, momentum=0.9, velocity=None
     (``mlp.train.start_velocity``). Neither ``params`` nor ``velocity`` is modified.
     """
     v0 = start_velocity(params) if velocity is None else velocity
-    loss_before, grads = loss_and_grads(params, x, labels)
-    new_w, new_v = {}, {}
-    for name in PARAM_NAMES:
-        new_w[name], new_v[name] = momentum_step(getattr(params, name), getattr(v0, name), getattr(grads, name), lr, momentum)
-    after = Params(**new_w)
+    loss_before, grads = network.loss_and_grads(params, x, labels)
+    after, v_after = momentum_update(params, v0, grads, lr, momentum)
     return MomentumStep(
         lr=float(lr), momentum=float(momentum), params_before=params, velocity_before=v0, grads=grads,
-        velocity_after=Params(**new_v), params_after=after,
+        velocity_after=v_after, params_after=after,
         loss_before=float(loss_before), loss_after=float(loss(after, x, labels)),
     )
 
@@ -480,7 +442,7 @@ def explain_letter(params, x_row, label, top=10):
     image = x[0].reshape(side, side) if side * side == x.shape[1] else x[0][None, :]
     return LetterPass(
         image=image, label=int(label), z_h=ps.z_h[0], h=h, top_units=order, top_h=h[order],
-        active=int(np.sum(ps.mask)), o=ps.o[0], p=ps.p[0], dl_do=(ps.p - ps.y)[0], loss=ps.loss,
+        active=int(np.sum(ps.mask)), o=ps.o[0], p=ps.p[0], dl_do=ps.delta_o[0], loss=ps.loss,
         predicted=int(np.argmax(ps.p[0])), delta_h=ps.delta_h[0], grads=ps.grads,
     )
 
@@ -510,7 +472,7 @@ def source_line(obj, needle):
 # (formula in LaTeX, the report's function, the mlp object and a piece of the line that computes it)
 _REPORT_MAP = (
     (r"z_h = x W_h + b_h", "compute_layer(x, w, b)", network.forward, "z_h = compute_layer"),
-    (r"h = \mathrm{ReLU}(z_h)", "relu(x)", core.relu, "np.maximum(x, 0)"),
+    (r"h = \mathrm{ReLU}(z_h)", "relu(x)", core.relu, "np.maximum(x, 0"),
     (r"o = h W_o + b_o", "compute_layer(x, w, b)", network.forward, "o = compute_layer"),
     (r"p = \mathrm{softmax}(o)", "softmax(x)", core.softmax, "return e / np.sum"),
     (r"L = -\tfrac1N \sum_n \sum_k y_{nk} \log p_{nk}", "average_ce(target, prediction)", core.average_ce_logits,
@@ -518,19 +480,21 @@ _REPORT_MAP = (
     (r"\partial p_i / \partial o_j = p_i(\mathbf 1[i = j] - p_j)", "(derivation only)", softmax_jacobian, "return p["),
     (r"\partial L / \partial p_i = -y_i / p_i", "(derivation only)", ce_grad_p, "np.divide(-y, p"),
     (r"\partial L / \partial o = p - y", "grad_ce(target, logits)", core.grad_ce, "return softmax(logits) - target"),
-    (r"\delta_o = (p - y)/N", "backpropagation(...)", core.backpropagation, "delta_o = (prediction - target)"),
-    (r"\partial L / \partial W_o = h^\top \delta_o", "backpropagation(...)", core.backpropagation, "dwo = relu(z_h).T"),
-    (r"\partial L / \partial b_o = \mathbf 1^\top \delta_o", "backpropagation(...)", core.backpropagation, "dbo = np.sum"),
-    (r"\delta_h = (\delta_o W_o^\top) \odot \mathbf 1[z_h > 0]", "backpropagation(...)", core.backpropagation,
-     "delta_h = (delta_o @ w_o.T)"),
+    (r"\delta_o = (p - y)/N", "backpropagation(...)", network.backward, "delta_o = (prediction - target)"),
+    (r"\partial L / \partial W_o = h^\top \delta_o", "backpropagation(...)", network.backward, "dwo = np.matmul(h.T"),
+    (r"\partial L / \partial b_o = \mathbf 1^\top \delta_o", "backpropagation(...)", network.backward,
+     "dbo = np.matmul(ones"),
+    (r"\delta_h = (\delta_o W_o^\top) \odot \mathbf 1[z_h > 0]", "backpropagation(...)", network.backward,
+     "delta_h = np.multiply(back_h, mask"),
     (r"\mathbf 1[z_h > 0] \text{ (the report: } \mathbf 1[z_h \geq 0])", "backpropagation(...): o[o >= 0] = 1",
-     core.backpropagation,
-     ("* (z_h > 0)", "relu_grad(z_h)")),
-    (r"\partial L / \partial W_h = x^\top \delta_h", "backpropagation(...)", core.backpropagation, "dwh = x.T @ delta_h"),
-    (r"\partial L / \partial b_h = \mathbf 1^\top \delta_h", "backpropagation(...)", core.backpropagation, "dbh = np.sum"),
+     network.backward,
+     "mask = relu_grad(h"),
+    (r"\partial L / \partial W_h = x^\top \delta_h", "backpropagation(...)", network.backward, "dwh = np.matmul(x.T"),
+    (r"\partial L / \partial b_h = \mathbf 1^\top \delta_h", "backpropagation(...)", network.backward,
+     "dbh = np.matmul(ones"),
     (r"v \leftarrow \gamma v + \alpha g", "learning(): vwh = gamma * vwh + alpha * dwh", train.momentum_step,
-     "v_new = momentum * v + lr * g"),
-    (r"W \leftarrow W - v", "learning(): wh = wh - vwh", train.momentum_step, "return w - v_new"),
+     "v_new = np.add(momentum * v, lr * g"),
+    (r"W \leftarrow W - v", "learning(): wh = wh - vwh", train.momentum_step, "return np.subtract(w, v_new"),
     (r"v_0 = 10^{-5}", "learning(): np.full(..., 1e-5)", train.start_velocity, "np.full_like(v, VELOCITY_START)"),
     (r"\text{central differences}", "(not in the report)", gradcheck.numeric_gradient, "return (plus - minus)"),
 )

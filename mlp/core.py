@@ -3,7 +3,8 @@
 Names follow the course report (``relu``, ``softmax``, ``compute_layer``,
 ``average_ce``, ``grad_ce``, ``backpropagation``) so each line of the report
 maps onto one function here. Unlike the report, no function here changes its
-arguments: every result is a new array.
+arguments: every result is a new array, unless an ``out`` buffer is passed
+(the trainer does, for the (N, H) arrays).
 
 Shapes: N examples, F = 784 input pixels, H hidden units, K = 10 classes.
 Rows are examples (``x`` is (N, F)), so a layer is ``x @ W + b``.
@@ -17,19 +18,21 @@ K_CLASSES = 10
 LETTERS = "ABCDEFGHIJ"
 
 
-def relu(x):
-    """ReLU(x) = max(x, 0), elementwise. Any shape."""
-    return np.maximum(x, 0)
+def relu(x, out=None):
+    """ReLU(x) = max(x, 0), elementwise. Any shape; ``out`` (may be ``x`` itself) receives the result."""
+    return np.maximum(x, 0, out=out)
 
 
-def relu_grad(z):
-    """dReLU/dz = 1[z > 0], elementwise, as the dtype of ``z``.
+def relu_grad(z, out=None):
+    """dReLU/dz = 1[z > 0], elementwise, as a boolean mask (a product with it keeps or zeroes each entry).
 
     Convention: the derivative at exactly z = 0 is taken as 0 (the report's
     ``o[o >= 0] = 1`` takes it as 1; any value in [0, 1] is a valid
     subgradient, and z = 0 exactly is rare except for all-zero inputs).
+    Since ReLU(z) > 0 exactly where z > 0, relu_grad(ReLU(z)) = relu_grad(z).
+    ``out``: an optional boolean array of z's shape.
     """
-    return (z > 0).astype(np.result_type(z, np.float32))
+    return np.greater(z, 0, out=out)
 
 
 def softmax(x):
@@ -63,12 +66,14 @@ def log_softmax(x):
     return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
 
-def compute_layer(x, w, b):
+def compute_layer(x, w, b, out=None):
     """One affine layer, x @ w + b.
 
-    x: (N, F_in), w: (F_in, F_out), b: (1, F_out) -> (N, F_out).
+    x: (N, F_in), w: (F_in, F_out), b: (1, F_out) -> (N, F_out), written into ``out`` if given.
     """
-    return np.matmul(x, w) + b
+    z = np.matmul(x, w, out=out)
+    z += b
+    return z
 
 
 def one_hot(labels, k=K_CLASSES, dtype=np.float64):
@@ -83,8 +88,8 @@ def average_ce(target, prediction):
     """Average cross-entropy L = -(1/N) sum_n sum_k y_nk log p_nk.
 
     target: (N, K) one-hot, prediction: (N, K) probabilities -> scalar.
-    A probability that underflowed to 0 is read as the smallest positive
-    number of its dtype, so L stays finite; ``prediction`` is not modified
+    A probability that underflowed to 0 is read as ``finfo.tiny``, the smallest
+    positive *normal* number of its dtype (smaller subnormals exist), so L stays finite; ``prediction`` is not modified
     (the report overwrote its zeros in place). Prefer ``average_ce_logits``
     when the logits are at hand.
     """
@@ -112,12 +117,13 @@ def grad_ce(target, logits):
 
 
 def backpropagation(prediction, target, z_h, w_o, x):
-    """Gradients of the average cross-entropy for the 784-H-10 ReLU network.
+    """Gradients of the average cross-entropy for the 784-H-10 ReLU network, with the report's arguments.
 
     prediction: (N, K) softmax output p, target: (N, K) one-hot y,
     z_h: (N, H) hidden pre-activations x W_h + b_h, w_o: (H, K), x: (N, F).
     Returns (dW_o (H, K), db_o (1, K), dW_h (F, H), db_h (1, H)), averaged
-    over the batch, in the report's order:
+    over the batch, in the report's order. The formulas are ``mlp.network.backward``'s
+    (the one backward pass of the library, which the trainer calls too):
 
         delta_o = (p - y) / N                  (N, K)
         dW_o    = h^T delta_o,  h = ReLU(z_h)  (H, K)
@@ -126,10 +132,7 @@ def backpropagation(prediction, target, z_h, w_o, x):
         dW_h    = x^T delta_h                  (F, H)
         db_h    = 1^T delta_h                  (1, H)
     """
-    delta_o = (prediction - target) / target.shape[0]
-    dwo = relu(z_h).T @ delta_o
-    dbo = np.sum(delta_o, axis=0, keepdims=True)
-    delta_h = (delta_o @ w_o.T) * (z_h > 0)  # 1[z_h > 0] = relu_grad(z_h), as a boolean mask
-    dwh = x.T @ delta_h
-    dbh = np.sum(delta_h, axis=0, keepdims=True)
-    return dwo, dbo, dwh, dbh
+    from . import network  # network builds on this module's functions
+
+    g = network.backward(prediction, target, relu(z_h), w_o, x).grads
+    return g.w_o, g.b_o, g.w_h, g.b_h

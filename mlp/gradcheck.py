@@ -43,7 +43,8 @@ def gradient_check(params, x, labels, eps=1e-6, max_entries=None, seed=0):
         idx = [np.unravel_index(i, w.shape) for i in flat]
         numeric = np.array([numeric_gradient(lambda: loss(probe, x, labels), w, i, eps) for i in idx])
         analytic = np.array([g[i] for i in idx])
-        report[name] = {"analytic": analytic, "numeric": numeric, "rel_error": relative_error(analytic, numeric), "index": idx}
+        error = relative_error(analytic, numeric)
+        report[name] = {"analytic": analytic, "numeric": numeric, "rel_error": error, "index": idx}
     return report
 
 

@@ -12,33 +12,39 @@ very forward pass whose gradient makes the update; with mini-batches it is one
 extra forward pass at the start of the epoch. The metrics of the final
 weights come from ``Trainer.evaluate``.
 
-Two numeric paths share this interface:
-
-* ``ReferenceEngine`` (float64): mirrors the math line by line with the
-  functions of ``mlp.core``; easy to read, allocates freely.
-* ``FastEngine`` (float32): buffers allocated once, in-place operations, the
-  biases folded into the weight matrices (a column of ones appended to the
-  inputs and to the hidden layer), and the training and validation forward
-  passes fused into one matrix product.
+One ``Engine`` does the arithmetic in the run's dtype (float32 or float64) with
+the library's own functions, ``mlp.network.forward`` / ``backward`` and
+``momentum_update`` below: it passes them (N, H) buffers allocated once, and
+stacks the training and validation sets so that their forward passes are one
+matrix product.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .core import average_ce_logits, backpropagation, one_hot
-from .network import Params, forward, init_params
+from . import network
+from .core import average_ce_logits, one_hot
+from .network import Params, init_params
 
 VELOCITY_START = 1e-5
+INITS = ("seed", "report")  # Hyper.init: a fresh RandomState(seed), or the report's stream (see Hyper)
 
 
 @dataclass(frozen=True)
 class Hyper:
-    """Hyperparameters of one run. ``batch_size=None`` means full batch."""
+    """Hyperparameters of one run. ``batch_size=None`` means full batch.
+
+    init: how the first weights are drawn (``mlp.network.init_params``). "seed": from a fresh
+    ``RandomState(seed)``. "report": from ``RandomState(seed)`` advanced first by the shuffle of the
+    data set's rows, as the report's ``load_data`` advances the global stream, so seed 521 on the
+    18,724 images of notMNIST_small gives the report's very initial weights (the Trainer then needs
+    ``n_data``, the data set's size).
+    """
 
     hidden: int = 1000
     lr: float = 0.1
@@ -47,10 +53,13 @@ class Hyper:
     batch_size: int | None = None
     seed: int = 521
     dtype: str = "float32"
+    init: str = "seed"
 
     def __post_init__(self):
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.hidden < 1 or self.epochs < 1:
             raise ValueError("hidden units and epochs must be at least 1")
         if self.batch_size is not None and self.batch_size < 1:
@@ -67,8 +76,8 @@ class Hyper:
 
 
 PRESETS = {
-    # The course report: 1000 hidden units, alpha 0.1, gamma 0.9, 200 full-batch epochs.
-    "assignment": Hyper(hidden=1000, lr=0.1, momentum=0.9, epochs=200, batch_size=None, seed=521),
+    # The course report: 1000 hidden units, alpha 0.1, gamma 0.9, 200 full-batch epochs, its initial weights.
+    "assignment": Hyper(hidden=1000, lr=0.1, momentum=0.9, epochs=200, batch_size=None, seed=521, init="report"),
     # Reaches 0.90 validation accuracy on the embedded letters in a few seconds.
     "quick": Hyper(hidden=256, lr=0.1, momentum=0.9, epochs=5, batch_size=128, seed=521),
 }
@@ -76,60 +85,95 @@ PRESETS = {
 RECORD_KEYS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "seconds")
 
 
-def momentum_step(w, v, g, lr, momentum):
-    """One update in the report's form: returns (w - v', v') with v' = momentum * v + lr * g."""
-    v_new = momentum * v + lr * g
-    return w - v_new, v_new
+def momentum_step(w, v, g, lr, momentum, out=None):
+    """One update in the report's form: returns (w - v', v') with v' = momentum * v + lr * g.
+
+    out: optional (w_out, v_out) arrays for the results (they may be w and v: an update in place).
+    """
+    w_out, v_out = (None, None) if out is None else out
+    v_new = np.add(momentum * v, lr * g, out=v_out)
+    return np.subtract(w, v_new, out=w_out), v_new
 
 
-class ReferenceEngine:
-    """float64, written to read like the math (allocates new arrays every step)."""
+def momentum_update(params, velocity, grads, lr, momentum, out=None):
+    """``momentum_step`` for every parameter: (new Params, new velocity Params); out=(params, velocity) in place."""
+    new_w, new_v = {}, {}
+    for name in network.PARAM_NAMES:
+        w, v, g = (getattr(p, name) for p in (params, velocity, grads))
+        dest = None if out is None else (getattr(out[0], name), getattr(out[1], name))
+        new_w[name], new_v[name] = momentum_step(w, v, g, lr, momentum, out=dest)
+    return Params(**new_w), Params(**new_v)
 
-    dtype = np.float64
 
-    def __init__(self, params, velocity, data, lr, momentum):
+class Engine:
+    """The training arithmetic in one dtype: ``network.forward``, ``network.backward``, ``momentum_update``.
+
+    The training rows and then the validation rows are stacked into one (N_train + N_valid, F)
+    array, so one ``forward`` over it gives both sets' metrics (and the training rows' h and p for
+    the full-batch update). The (rows, H) arrays are buffers kept between steps.
+    """
+
+    def __init__(self, params, velocity, data, lr, momentum, dtype):
         x_train, y_train, x_valid, y_valid = data
-        self.lr, self.momentum = lr, momentum
-        self.params = params.copy(np.float64)
-        self.velocity = velocity.copy(np.float64)
-        self.x_train = np.asarray(x_train, np.float64)
-        self.x_valid = np.asarray(x_valid, np.float64)
-        self.y_train, self.y_valid = np.asarray(y_train), np.asarray(y_valid)
+        self.dtype, self.lr, self.momentum = np.dtype(dtype), lr, momentum
+        self.params = params.copy(self.dtype)
+        self.velocity = velocity.copy(self.dtype)
+        self.n_train, k = len(x_train), params.sizes[2]
+        self.x = np.concatenate([np.asarray(x_train), np.asarray(x_valid)], dtype=self.dtype)
+        self.labels = np.concatenate([np.asarray(y_train), np.asarray(y_valid)]).astype(np.intp)
+        self.y = one_hot(self.labels, k, self.dtype)
+        self.h = np.empty((len(self.labels), params.sizes[1]), self.dtype)
+        self._buffers = {}
 
-    def _metrics(self, x, labels):
-        """Forward pass over (x, labels); returns (forward, one-hot y, loss, accuracy)."""
+    @staticmethod
+    def _stats(fw, y, labels):
+        """(loss, accuracy) of a forward pass's rows against one-hot y and labels (nan for no rows)."""
         if len(labels) == 0:
-            return None, None, float("nan"), float("nan")
-        fw = forward(self.params, x)
-        y = one_hot(labels, fw.o.shape[1])
-        return fw, y, float(average_ce_logits(y, fw.o)), float(np.mean(np.argmax(fw.o, 1) == labels))
+            return float("nan"), float("nan")
+        return float(average_ce_logits(y, fw.o)), float(np.mean(np.argmax(fw.o, axis=1) == labels))
 
-    def _update(self, fw, y):
-        grads = backpropagation(fw.p, y, fw.z_h, self.params.w_o, fw.x)
-        dwo, dbo, dwh, dbh = grads
-        new_p, new_v = {}, {}
-        for name, g in zip(("w_o", "b_o", "w_h", "b_h"), (dwo, dbo, dwh, dbh)):
-            w, v = getattr(self.params, name), getattr(self.velocity, name)
-            new_p[name], new_v[name] = momentum_step(w, v, g, self.lr, self.momentum)
-        self.params, self.velocity = Params(**new_p), Params(**new_v)
+    def _forward_all(self):
+        """One forward pass over the stacked rows -> (Forward, (train loss, train acc, valid loss, valid acc))."""
+        fw = network.forward(self.params, self.x, out=self.h)
+        n = self.n_train
+        train = network.Forward(x=self.x[:n], z_h=None, h=fw.h[:n], o=fw.o[:n], p=fw.p[:n])
+        valid = network.Forward(x=self.x[n:], z_h=None, h=fw.h[n:], o=fw.o[n:], p=fw.p[n:])
+        metrics = self._stats(train, self.y[:n], self.labels[:n]) + self._stats(valid, self.y[n:], self.labels[n:])
+        return train, metrics
 
     def evaluate(self):
         """(train loss, train acc, valid loss, valid acc) of the current weights."""
-        _, _, tl, ta = self._metrics(self.x_train, self.y_train)
-        _, _, vl, va = self._metrics(self.x_valid, self.y_valid)
-        return tl, ta, vl, va
+        return self._forward_all()[1]
 
     def full_batch_epoch(self):
-        """Metrics of the current weights, then one update on the whole training set."""
-        fw, y, tl, ta = self._metrics(self.x_train, self.y_train)
-        _, _, vl, va = self._metrics(self.x_valid, self.y_valid)
-        self._update(fw, y)
-        return tl, ta, vl, va
+        """Metrics of the current weights (one forward pass for both sets), then one full-batch update."""
+        train, metrics = self._forward_all()
+        self._update(train, self.y[: self.n_train])
+        return metrics
 
     def batch_step(self, idx):
         """One update on the training rows ``idx``."""
-        fw, y, _, _ = self._metrics(self.x_train[idx], self.y_train[idx])
-        self._update(fw, y)
+        b = len(idx)
+        x = np.take(self.x, idx, axis=0, out=self._buffer("x", (b, self.x.shape[1])))
+        fw = network.forward(self.params, x, out=self._buffer("h", (b, self.h.shape[1])))
+        self._update(fw, self.y[idx])
+
+    def _update(self, fw, y):
+        """network.backward on the rows of ``fw``, then the momentum step, in place."""
+        n = len(y)
+        out = self._buffers.get("backward")
+        if out is None or out.delta_h.shape[0] < n:
+            out = self._buffers["backward"] = network.backward_buffers(n, self.params)
+        out = network.Backward(None, out.mask[:n], None, out.delta_h[:n], out.grads)
+        bw = network.backward(fw.p, y, fw.h, self.params.w_o, fw.x, out=out)
+        momentum_update(self.params, self.velocity, bw.grads, self.lr, self.momentum, out=(self.params, self.velocity))
+
+    def _buffer(self, name, shape):
+        """A scratch array kept between steps (reallocated only when more rows are needed)."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape[0] < shape[0]:
+            buf = self._buffers[name] = np.empty(shape, self.dtype)
+        return buf[: shape[0]]
 
     def get_params(self):
         return self.params.copy()
@@ -138,120 +182,12 @@ class ReferenceEngine:
         return self.velocity.copy()
 
 
-class FastEngine:
-    """float32 with preallocated buffers, folded biases and a fused train+valid forward pass.
-
-    Layout: x1 = [x, 1] (N, F+1), W1 = [W_h; b_h] (F+1, H), h1 = [ReLU(x1 W1), 1] (N, H+1),
-    W2 = [W_o; b_o] (H+1, K). Rows 0..n_train-1 of the stacked inputs are the
-    training set, the rest the validation set.
-    """
-
-    dtype = np.float32
-
-    def __init__(self, params, velocity, data, lr, momentum):
-        x_train, y_train, x_valid, y_valid = data
-        self.lr, self.momentum = lr, momentum
-        dt = self.dtype
-        (f, h, k), n_tr, n_va = params.sizes, len(x_train), len(x_valid)
-        self.n_train, self.sizes = n_tr, (f, h, k)
-        self.x1 = np.empty((n_tr + n_va, f + 1), dt)
-        self.x1[:n_tr, :f], self.x1[n_tr:, :f], self.x1[:, f] = x_train, x_valid, 1
-        self.labels = np.concatenate([np.asarray(y_train), np.asarray(y_valid)]).astype(np.intp)
-        self.w1, self.w2 = self._fold(params.w_h, params.b_h), self._fold(params.w_o, params.b_o)
-        self.v1, self.v2 = self._fold(velocity.w_h, velocity.b_h), self._fold(velocity.w_o, velocity.b_o)
-        self.g1, self.g2 = np.empty_like(self.w1), np.empty_like(self.w2)
-        self.h1 = np.empty((n_tr + n_va, h + 1), dt)
-        self.h1[:, h] = 1
-        self.o = np.empty((n_tr + n_va, k), dt)
-        self._batch_buffers = {}
-
-    def _fold(self, w, b):
-        return np.ascontiguousarray(np.vstack([w, b]), dtype=self.dtype)
-
-    def _forward(self, x1, h1, o):
-        """h1[:, :H] = ReLU(x1 W1) and o = h1 W2 (the logits), written into the given buffers."""
-        h = self.sizes[1]
-        np.matmul(x1, self.w1, out=h1[:, :h])
-        np.maximum(h1[:, :h], 0, out=h1[:, :h])
-        np.matmul(h1, self.w2, out=o)
-
-    def evaluate(self):
-        """(train loss, train acc, valid loss, valid acc) of the current weights: one fused forward pass
-        over the stacked train+valid rows; afterwards ``self.o`` holds the probabilities."""
-        n = self.n_train
-        self._forward(self.x1, self.h1, self.o)
-        return self._softmax_stats(self.o[:n], self.labels[:n]) + self._softmax_stats(self.o[n:], self.labels[n:])
-
-    @staticmethod
-    def _softmax_stats(o, labels):
-        """Turn logits o (n, K) into probabilities in place; return (loss, accuracy)."""
-        if len(labels) == 0:
-            return float("nan"), float("nan")
-        o -= o.max(axis=1, keepdims=True)
-        correct = np.argmax(o, axis=1) == labels
-        true_logit = o[np.arange(len(labels)), labels]
-        np.exp(o, out=o)
-        total = o.sum(axis=1, keepdims=True)
-        o /= total
-        return float(np.mean(np.log(total[:, 0]) - true_logit)), float(np.mean(correct))
-
-    def _backward_and_update(self, x1, h1, p, labels, dh):
-        """delta_o = (p - y)/n, the folded gradients, then the momentum step. Overwrites p and dh.
-
-        g2 = h1^T delta_o (H+1, K); dh = (delta_o W_o^T) * 1[h > 0] (n, H); g1 = x1^T dh (F+1, H).
-        """
-        n, h = len(labels), self.sizes[1]
-        p[np.arange(n), labels] -= 1
-        p /= n
-        np.matmul(h1.T, p, out=self.g2)
-        np.matmul(p, self.w2[:h].T, out=dh)
-        mask = self._buffer("mask", (n, h), bool)
-        np.greater(h1[:, :h], 0, out=mask)  # 1[z_h > 0] = 1[h > 0]
-        np.multiply(dh, mask, out=dh)
-        np.matmul(x1.T, dh, out=self.g1)
-        for w, v, g in ((self.w1, self.v1, self.g1), (self.w2, self.v2, self.g2)):
-            v *= self.momentum
-            g *= self.lr
-            v += g
-            w -= v
-
-    def full_batch_epoch(self):
-        """Metrics of the current weights (fused forward), then one full-batch update."""
-        metrics = self.evaluate()
-        n = self.n_train
-        dh = self._buffer("dh_full", (n, self.sizes[1]))
-        self._backward_and_update(self.x1[:n], self.h1[:n], self.o[:n], self.labels[:n], dh)
-        return metrics
-
-    def _buffer(self, name, shape, dtype=None):
-        """A scratch array kept between steps (reallocated only when more rows are needed)."""
-        buf = self._batch_buffers.get(name)
-        if buf is None or buf.shape[0] < shape[0]:
-            buf = self._batch_buffers[name] = np.empty(shape, dtype or self.dtype)
-        return buf[: shape[0]]
-
-    def batch_step(self, idx):
-        (f, h, k), b = self.sizes, len(idx)
-        x1 = self._buffer("x1", (b, f + 1))
-        np.take(self.x1, idx, axis=0, out=x1)
-        h1 = self._buffer("h1", (b, h + 1))
-        h1[:, h] = 1
-        o = self._buffer("o", (b, k))
-        self._forward(x1, h1, o)
-        labels = self.labels[idx]
-        self._softmax_stats(o, labels)
-        self._backward_and_update(x1, h1, o, labels, self._buffer("dh", (b, h)))
-
-    def get_params(self):
-        f, h, _ = self.sizes
-        return Params(w_h=self.w1[:f].copy(), b_h=self.w1[f:].copy(), w_o=self.w2[:h].copy(), b_o=self.w2[h:].copy())
-
-    def get_velocity(self):
-        f, h, _ = self.sizes
-        return Params(w_h=self.v1[:f].copy(), b_h=self.v1[f:].copy(), w_o=self.v2[:h].copy(), b_o=self.v2[h:].copy())
-
-
-ENGINES = {"float64": ReferenceEngine, "float32": FastEngine}
+def first_params(hyper, n_in, n_data=None):
+    """The run's initial weights (float64): ``init_params`` with ``hyper``'s sizes, seed and init mode."""
+    if hyper.init == "report" and n_data is None:
+        raise ValueError("init='report' replays the report's shuffle of the whole data set: pass n_data")
+    shuffled = n_data if hyper.init == "report" else 0
+    return init_params(n_in, hyper.hidden, 10, seed=hyper.seed, shuffled=shuffled)
 
 
 def start_velocity(params):
@@ -318,17 +254,19 @@ class Trainer:
     returns the epoch's record once the epoch is complete; ``history`` keeps
     every record (keys ``RECORD_KEYS``). Pause by not calling ``step``;
     ``mlp.model_io.save_trainer`` / ``load_trainer`` save and resume mid-run.
+    n_data: the size of the whole data set the split was cut from (``len(split.order)``), needed
+    only to draw the first weights with ``hyper.init == "report"``.
     """
 
-    def __init__(self, x_train, y_train, x_valid, y_valid, hyper, params=None, velocity=None):
+    def __init__(self, x_train, y_train, x_valid, y_valid, hyper, params=None, velocity=None, n_data=None):
         self.hyper = hyper
         self.n_train = len(x_train)
         self.x_train = x_train  # a reference, for ``stop_reason``
         if params is None:
-            params = init_params(np.shape(x_train)[1], hyper.hidden, 10, seed=hyper.seed)
+            params = first_params(hyper, np.shape(x_train)[1], n_data)
         velocity = start_velocity(params) if velocity is None else velocity
-        engine = ENGINES[hyper.dtype]
-        self.engine = engine(params, velocity, (x_train, y_train, x_valid, y_valid), hyper.lr, hyper.momentum)
+        data = (x_train, y_train, x_valid, y_valid)
+        self.engine = Engine(params, velocity, data, hyper.lr, hyper.momentum, hyper.dtype)
         self.history = []
         self.batch_rng = np.random.default_rng(hyper.seed)
         self.order = np.zeros(0, np.intp)  # this epoch's mini-batch order
@@ -423,7 +361,3 @@ class Trainer:
     @property
     def velocity(self):
         return self.engine.get_velocity()
-
-    def with_hyper(self, **changes):
-        """The hyperparameters of this run with some changed (for a continued run)."""
-        return replace(self.hyper, **changes)

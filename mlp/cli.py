@@ -14,7 +14,7 @@ from .data import DataError, default_data_path, load_dataset, split_dataset
 from .metrics import accuracy, confusion_matrix, per_class_accuracy
 from .model_io import load_model, save_model
 from .network import predict
-from .train import PRESETS, Trainer
+from .train import INITS, PRESETS, Trainer
 
 
 def batch_size_arg(text):
@@ -39,7 +39,9 @@ def build_parser():
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=batch_size_arg, default=False, help="'full' or a number")
     train.add_argument("--seed", type=int, help="seed of the weight initialisation and mini-batch order")
-    train.add_argument("--dtype", choices=("float32", "float64"), help="float32 fast path or float64 reference")
+    train.add_argument("--dtype", choices=("float32", "float64"), help="the precision of the arithmetic")
+    train.add_argument("--init", choices=INITS, help="first weights: fresh RandomState(seed), or the report's stream "
+                       "(its load_data shuffle replayed first; the Assignment preset's)")
     train.add_argument("--out", help="save the trained model to this .npz")
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     evaluate = sub.add_parser("evaluate", help="accuracy and confusion matrix of a saved model")
@@ -51,7 +53,8 @@ def build_parser():
 
 def hyper_from_args(args):
     """The preset's hyperparameters with every flag given on the command line applied."""
-    changes = {k: getattr(args, k) for k in ("hidden", "lr", "momentum", "epochs", "seed", "dtype") if getattr(args, k) is not None}
+    names = ("hidden", "lr", "momentum", "epochs", "seed", "dtype", "init")
+    changes = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.batch_size is not False:  # False: not given, keep the preset's
         changes["batch_size"] = args.batch_size
     return replace(PRESETS[args.preset], **changes)
@@ -76,7 +79,7 @@ def cmd_train(args):
     split = load_split(args.data, np.dtype(hyper.dtype))
     print(f"train/valid/test: {len(split.y_train)}/{len(split.y_valid)}/{len(split.y_test)}; {hyper}")
     start = time.perf_counter()  # from the network's initialisation on, as a run on the training page
-    trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper)
+    trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, n_data=len(split.order))
     trainer.run(None if args.quiet else lambda r: print(format_record(r, hyper.epochs), flush=True))
     seconds = time.perf_counter() - start
     reason = trainer.stop_reason()

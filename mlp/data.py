@@ -256,8 +256,8 @@ class NpzReader:
     decoded-bytes budget, then fills an array of exactly that size from the stream and verifies the member's CRC.
     """
 
-    def __init__(self, fp, name, members_cap, decoded_cap, who):
-        self.name, self.decoded_cap, self.who, self.decoded = name, decoded_cap, who, 0
+    def __init__(self, fp, name, members_cap, decoded_cap, who, ratio_cap):
+        self.name, self.decoded_cap, self.who, self.decoded, self.ratio_cap = name, decoded_cap, who, 0, ratio_cap
         members, directory = zip_directory(fp, name)
         _check_count(name, "the zip has", members, members_cap or limit("MAX_NPZ_MEMBERS"), who, " members")
         _check_count(name, "its zip directory is", directory, limit("MAX_ZIP_DIRECTORY_BYTES"), who, "bytes")
@@ -299,21 +299,21 @@ class NpzReader:
             self.header(key)
         shape, fortran, dtype, header_bytes = self.headers[key]
         info, nbytes = self.infos[key], math.prod(shape) * dtype.itemsize
+        self.decoded += nbytes
+        cap, label = self.decoded_cap
+        if self.decoded > cap:
+            raise over_limit(self.name, "its arrays declare", self.decoded, cap, label, self.who, "bytes")
         if header_bytes + nbytes != info.file_size:
             raise DataError(
                 f"{self.name}: '{key}' declares {shape} {dtype} = {size_text(nbytes)}, but its zip member holds "
                 f"{size_text(max(info.file_size - header_bytes, 0))}; the file is damaged or forged."
             )
-        ratio, (max_ratio, ratio_label) = info.file_size / max(info.compress_size, 1), limit("MAX_COMPRESSION_RATIO")
-        if info.file_size > limits.RATIO_CHECK_BYTES and ratio > max_ratio:
+        ratio, (max_ratio, ratio_label) = info.file_size / max(info.compress_size, 1), self.ratio_cap or (0, "")
+        if self.ratio_cap and info.file_size > limits.RATIO_CHECK_BYTES and ratio > max_ratio:
             raise DataError(
                 f"{self.name}: '{key}' inflates {ratio:,.0f} times ({size_text(info.compress_size)} to "
                 f"{size_text(info.file_size)}); the limit is {max_ratio:,} ({ratio_label}): a zip bomb?"
             )
-        self.decoded += nbytes
-        cap, label = self.decoded_cap
-        if self.decoded > cap:
-            raise over_limit(self.name, "its arrays declare", self.decoded, cap, label, self.who, "bytes")
         arr = np.empty(math.prod(shape), dtype)
         with self.zf.open(info) as f:
             f.read(header_bytes)
@@ -349,8 +349,12 @@ def _npz_failure(name, exc):
     return DataError(f"{name}: is a damaged .npz archive ({kind}: {exc}).")
 
 
-def open_npz(source, name, members_cap=None, decoded_cap=None, who="an upload", file_cap=None):
-    """An NpzReader over a path, bytes or file object; DataError if it is not a readable zip within the budgets."""
+def open_npz(source, name, members_cap=None, decoded_cap=None, who="an upload", file_cap=None, ratio=True):
+    """An NpzReader over a path, bytes or file object; DataError if it is not a readable zip within the budgets.
+
+    ``ratio``: refuse members that inflate more than MAX_COMPRESSION_RATIO times (data sets; a model's arrays
+    are bounded by their shapes instead, and a paused run's fresh velocities compress to almost nothing).
+    """
     file_cap = file_cap or limit("MAX_FILE_BYTES")
     fp = open_source(source, name, *file_cap, who)
     head = fp.read(6)
@@ -362,7 +366,8 @@ def open_npz(source, name, members_cap=None, decoded_cap=None, who="an upload", 
     if head[:2] != b"PK":
         raise DataError(f"{name}: is not a .npz (zip) archive; {EXPECTED}.")
     try:
-        return NpzReader(fp, name, members_cap, decoded_cap or limit("MAX_UPLOAD_DECODED_BYTES"), who)
+        return NpzReader(fp, name, members_cap, decoded_cap or limit("MAX_UPLOAD_DECODED_BYTES"), who,
+                         limit("MAX_COMPRESSION_RATIO") if ratio else None)
     except DataError:
         raise
     except Exception as exc:  # zipfile raises BadZipFile, OSError, ValueError, struct.error, ...

@@ -280,7 +280,7 @@ def _read_model(npz, name):
 def load_model(source, name="model.npz"):
     """Read a model from a path, bytes or file object; DataError if it is not one of ours or breaks a limit."""
     npz = open_npz(source, name, limit("MAX_NPZ_MEMBERS"), limit("MAX_MODEL_DECODED_BYTES"), WHO,
-                   limit("MAX_MODEL_FILE_BYTES"))
+                   limit("MAX_MODEL_FILE_BYTES"), ratio=False)
     try:
         return _read_model(npz, name)
     except DataError:

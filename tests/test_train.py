@@ -170,3 +170,157 @@ def test_dead_units_reason_needs_both_chance_level_and_dead_units():
     one_alive = replace(dead, b_h=dead.b_h.copy())
     one_alive.b_h[0, 3] = 1.0
     assert dead_units_reason(at_chance, one_alive, split.x_train) is None
+
+
+# ---- the report's initial weights (Hyper.init = "report") -------------------------------------------
+
+
+def report_stream_weights(n_data, n_in, hidden):
+    """The report's own calls on the GLOBAL stream: load_data's seed and shuffle, then w_o, then w_h."""
+    saved = np.random.get_state()
+    try:
+        np.random.seed(521)
+        rand_idx = np.arange(n_data)
+        np.random.shuffle(rand_idx)
+        w_o = np.random.normal(0, np.sqrt(2 / (hidden + 10)), (hidden, 10))
+        w_h = np.random.normal(0, np.sqrt(2 / (n_in + hidden)), (n_in, hidden))
+    finally:
+        np.random.set_state(saved)
+    return rand_idx, w_o, w_h
+
+
+def test_report_init_replays_the_reports_global_stream_without_touching_it():
+    split = frozen_split()
+    n_data = len(split.order)
+    rand_idx, w_o, w_h = report_stream_weights(n_data, 784, 16)
+    np.testing.assert_array_equal(split.order, rand_idx)  # the split is the report's shuffle too
+    np.random.seed(12345)
+    before = np.random.get_state()[1].copy()
+    trainer_with_n = make_trainer_report(split, dtype="float64")
+    np.testing.assert_array_equal(np.random.get_state()[1], before)  # the global stream is untouched
+    np.testing.assert_array_equal(trainer_with_n.params.w_o, w_o)  # bit for bit
+    np.testing.assert_array_equal(trainer_with_n.params.w_h, w_h)
+    fresh = init_params(784, 16, 10, seed=521)
+    assert not np.array_equal(fresh.w_o, w_o)  # "seed" is a different stream
+    assert np.all(trainer_with_n.params.b_h == 0) and np.all(trainer_with_n.params.b_o == 0)
+
+
+def make_trainer_report(split, **hyper):
+    h = Hyper(**{"hidden": 16, "epochs": 30, "seed": 521, "init": "report", **hyper})
+    return Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, h, n_data=len(split.order))
+
+
+def test_report_init_needs_the_data_set_size():
+    split = frozen_split()
+    with pytest.raises(ValueError, match="n_data"):
+        Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, Hyper(hidden=8, init="report"))
+    with pytest.raises(ValueError):
+        Hyper(init="xavier")
+    assert Hyper.from_json(Hyper(init="report").to_json()).init == "report"
+
+
+def test_report_init_survives_saving_and_resuming():
+    split = frozen_split()
+    first = make_trainer_report(split, batch_size=20, epochs=2)
+    first.step(max_batches=3)
+    buf = io.BytesIO()
+    save_trainer(buf, first)
+    resumed = load_trainer(buf.getvalue(), split.x_train, split.y_train, split.x_valid, split.y_valid)
+    assert resumed.hyper.init == "report"
+    np.testing.assert_array_equal(resumed.params.w_h, first.params.w_h)
+
+
+def test_assignment_preset_starts_from_the_reports_weights_on_the_real_file(real_data_path):
+    """On the 18,724 real images the report's stream gives w_o[0, :3] = (0.0166, 0.0038, 0.0477)."""
+    from mlp.data import load_dataset, split_dataset
+    from mlp.train import PRESETS
+
+    ds = load_dataset(real_data_path)
+    split = split_dataset(ds.images, ds.labels)
+    assert len(split.order) == 18724
+    hyper = replace(PRESETS["assignment"], epochs=1)
+    assert hyper.init == "report" and hyper.seed == 521
+    trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, n_data=len(split.order))
+    np.testing.assert_array_equal(np.round(trainer.params.w_o[0, :3].astype(np.float64), 4), [0.0166, 0.0038, 0.0477])
+    _, w_o, w_h = report_stream_weights(len(split.order), 784, 1000)
+    np.testing.assert_array_equal(trainer.params.w_o, w_o.astype(hyper.dtype))
+    np.testing.assert_array_equal(trainer.params.w_h, w_h.astype(hyper.dtype))
+
+
+# ---- one backward pass for the library, the trainer and the explanations ---------------------------
+
+
+def zero_unit_problem(dtype):
+    """Zero biases, hidden unit 2's weights all 0 and a blank image: z_h is exactly 0 there (unit 2 everywhere,
+    every unit for the blank row), where relu'(0) = 0 must keep the gradient of W_h and b_h at exactly 0."""
+    split = frozen_split(dtype=np.float64)
+    params = init_params(784, 6, 10, seed=4, dtype=dtype)
+    params.w_h[:, 2] = 0
+    x = np.array(split.x_train[:8], dtype)
+    x[0] = 0  # a blank image
+    return params, x, np.array(split.y_train[:8])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_relu_derivative_at_zero_is_zero_in_backpropagation(dtype):
+    from mlp.core import backpropagation, one_hot
+
+    params, x, labels = zero_unit_problem(dtype)
+    fw = forward(params, x)
+    assert np.all(fw.z_h[:, 2] == 0) and np.all(fw.z_h[0] == 0)
+    dwo, dbo, dwh, dbh = backpropagation(fw.p, one_hot(labels, 10, dtype), fw.z_h, params.w_o, x)
+    assert np.all(dwh[:, 2] == 0) and dbh[0, 2] == 0  # with relu'(0) = 1 these would be nonzero
+    assert np.count_nonzero(dwh[:, [0, 1, 3, 4, 5]]) > 0  # the live units do learn
+    _, grads = loss_and_grads(params, x, labels)
+    assert np.all(grads.w_h[:, 2] == 0) and grads.b_h[0, 2] == 0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("batch_size", [None, 4])
+def test_relu_derivative_at_zero_is_zero_in_the_training_path(dtype, batch_size):
+    """One step of the Trainer moves the dead unit's weights by the start velocity only (its gradient is 0)."""
+    params, x, labels = zero_unit_problem(getattr(np, dtype))
+    hyper = Hyper(hidden=6, epochs=1, batch_size=batch_size, dtype=dtype)
+    trainer = Trainer(x, labels, x[:0], labels[:0], hyper, params=params)
+    trainer.step(max_batches=1)
+    v = trainer.velocity
+    w_start, v_start = np.zeros(1, dtype), np.full(1, VELOCITY_START, dtype)
+    expect_w, expect_v = momentum_step(w_start, v_start, np.zeros(1, dtype), hyper.lr, hyper.momentum)
+    assert np.all(v.w_h[:, 2] == expect_v[0]) and v.b_h[0, 2] == expect_v[0]
+    assert np.all(trainer.params.w_h[:, 2] == expect_w[0])
+    assert np.any(v.w_h[:, 0] != expect_v[0])  # a live unit got a gradient
+
+
+def test_trainer_explain_and_backpropagation_share_one_backward_pass(monkeypatch):
+    """Swap mlp.network.backward for a wrong one: Trainer.step's update, lab.explain's numbers and
+    core.backpropagation all change, so all three run that one function."""
+    import mlp.network as network
+    from lab import explain
+    from mlp.core import backpropagation, one_hot
+
+    split = frozen_split()
+    small, x, labels = explain.tiny_problem(4, 3, 3, 2, seed=27)
+
+    def results():
+        trainer = make_trainer(split, epochs=1)
+        trainer.step()
+        fw = forward(small, x)
+        return (trainer.params.w_h, explain.explain_pass(small, x, labels).dwh,
+                explain.explain_momentum_step(small, x, labels).params_after.w_h,
+                backpropagation(fw.p, one_hot(labels, 3), fw.z_h, small.w_o, x)[2])
+
+    right = results()
+    real = network.backward
+    calls = []
+
+    def wrong(*args, **kwargs):
+        calls.append(1)
+        bw = real(*args, **kwargs)
+        bw.grads.w_h *= 3  # in place, so that the trainer's buffers get it too
+        return bw
+
+    monkeypatch.setattr(network, "backward", wrong)
+    changed = results()
+    assert len(calls) >= 4
+    for a, b in zip(right, changed):
+        assert not np.allclose(a, b)

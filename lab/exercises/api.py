@@ -76,9 +76,10 @@ def load_sources(chunks):
             return Report(error=f"{filename} line {exc.lineno}: {exc.msg}", error_kind="syntax")
         try:
             exec(code, namespace)
-        except Exception as exc:  # the learner's top-level code may raise anything
+        except (Exception, SystemExit) as exc:  # the learner's top-level code may raise anything, even exit()
             where = learner_line(exc.__traceback__)
-            return Report(error=f"{type(exc).__name__}: {str(exc)[:300]} (at {where})", error_kind="error")
+            kind = "memory" if isinstance(exc, MemoryError) else "error"
+            return Report(error=f"{type(exc).__name__}: {str(exc)[:300]} (at {where})", error_kind=kind)
     return namespace
 
 

@@ -62,7 +62,7 @@ def _run(fn, args):
     """(value, exception) of fn(*args)."""
     try:
         return fn(*args), None
-    except Exception as exc:  # the learner's code may raise anything
+    except (Exception, SystemExit) as exc:  # the learner's code may raise anything, even exit()
         return None, exc
 
 
@@ -112,6 +112,8 @@ def call(fn, named):
 def error_diagnosis(outcome):
     """A diagnosis id for an error: a Python ``if`` on arrays, shapes that do not fit, or a plain error."""
     text = outcome.error_text
+    if outcome.error_type == "MemoryError":
+        return "memory"
     if "truth value of an array" in text:
         return "python_if"
     if "broadcast" in text or "matmul" in text or "shapes" in text or "aligned" in text:

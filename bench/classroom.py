@@ -1,0 +1,273 @@
+"""Size a machine for a class: N simulated students against a running lab server (loopback only).
+
+Each student speaks Streamlit's own websocket protocol (``../shared/notes/streamlit-protocol.md``):
+it loads ``/train``, presses Train within the same second as the others (Quick demo, the page's
+default settings), reruns the page ``--reruns`` times while training, and waits for its run to finish.
+Printed: per student the time from the click to "Run 1 finished" and its validation accuracy; the
+p50 / p95 / max time for a rerun to be answered (its full script run finished); the makespan against
+N x one run alone (measured first, in the same invocation); the peak RSS of all server processes
+together (every process whose command line names the server's ports, and their children).
+
+    bash scripts/classroom.sh --port 8501 &        # or: streamlit run app.py
+    python bench/classroom.py --url http://127.0.0.1:8501 --students 1 10 30
+
+Bounded: at most 60 students, every wait has a timeout, and traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.cookiejar
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+MAX_STUDENTS = 60
+RUN_TIMEOUT = 300.0  # seconds a run may take before the student gives up
+FINISHED = re.compile(r"Run (\d+) finished")
+
+
+@dataclass
+class Student:
+    """One simulated browser tab: its cookies, websocket, page hash, buttons and timings."""
+
+    url: str
+    jar: http.cookiejar.CookieJar = field(default_factory=http.cookiejar.CookieJar)
+    ws: object = None
+    page_hash: str = ""
+    query: str = ""
+    buttons: dict = field(default_factory=dict)  # label -> (id, disabled)
+    texts: list = field(default_factory=list)  # alert and markdown bodies of the current run
+    exceptions: list = field(default_factory=list)
+    timers: dict = field(default_factory=dict)  # fragment id -> asyncio task sending its auto reruns
+    full_runs_done: int = 0
+    finished_at: float | None = None
+    rerun_waits: list = field(default_factory=list)
+    worker: str | None = None
+    valid_acc: str | None = None  # the finished run's "Validation accuracy" figure
+
+    def cookie(self, name):
+        return next((c.value for c in self.jar if c.name == name), None)
+
+
+def _check_loopback(url):
+    host = urllib.parse.urlparse(url).hostname
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        sys.exit(f"bench/classroom.py sends traffic to loopback addresses only, not {host}")
+
+
+async def connect(student):
+    """GET /_stcore/health (the XSRF and worker cookies), then open the websocket as the browser does."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(student.jar))
+    await asyncio.to_thread(opener.open, f"{student.url}/_stcore/health", timeout=30)
+    ws_url = student.url.replace("http", "ws", 1) + "/_stcore/stream"
+    cookies = "; ".join(f"{c.name}={c.value}" for c in student.jar)
+    student.ws = await websockets.connect(ws_url, subprotocols=["streamlit", student.cookie("_streamlit_xsrf")],
+                                          additional_headers={"Cookie": cookies}, max_size=2**26,
+                                          open_timeout=30)
+    student.worker = student.cookie("MLPLAB_WORKER")
+
+
+async def send_rerun(student, widgets=(), fragment_id="", auto=False, page_name=""):
+    msg = BackMsg()
+    rerun = msg.rerun_script
+    rerun.query_string, rerun.page_script_hash = student.query, student.page_hash
+    rerun.page_name, rerun.fragment_id, rerun.is_auto_rerun = page_name, fragment_id, auto
+    for widget_id in widgets:
+        state = rerun.widget_states.widgets.add()
+        state.id, state.trigger_value = widget_id, True
+    await student.ws.send(msg.SerializeToString())
+
+
+async def _auto_rerun(student, fragment_id, interval):
+    while True:
+        await asyncio.sleep(interval)
+        await send_rerun(student, fragment_id=fragment_id, auto=True)
+
+
+def _clear_timers(student):
+    for task in student.timers.values():
+        task.cancel()
+    student.timers.clear()
+
+
+def _take_element(student, element):
+    kind = element.WhichOneof("type")
+    if kind == "button":
+        student.buttons[element.button.label] = (element.button.id, element.button.disabled)
+    elif kind in ("alert", "markdown"):
+        body = getattr(element, kind).body
+        student.texts.append(body)
+        if student.finished_at is None and FINISHED.search(body):
+            student.finished_at = time.perf_counter()
+    elif kind == "metric" and element.metric.label == "Validation accuracy":
+        student.valid_acc = element.metric.body
+    elif kind == "exception":
+        student.exceptions.append(element.exception.message)
+
+
+def handle(student, msg):
+    """Update the student's view of the page from one ForwardMsg; returns the message's kind."""
+    kind = msg.WhichOneof("type")
+    if kind == "new_session" and not msg.metadata.run.fragment_ids:
+        _clear_timers(student)
+        student.texts.clear()
+    elif kind == "navigation":
+        for page in msg.navigation.app_pages:
+            if page.url_pathname == "train":
+                student.page_hash = page.page_script_hash
+    elif kind == "page_info_changed":
+        student.query = msg.page_info_changed.query_string
+    elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+        _take_element(student, msg.delta.new_element)
+    elif kind == "auto_rerun" and msg.auto_rerun.fragment_id not in student.timers:
+        student.timers[msg.auto_rerun.fragment_id] = asyncio.ensure_future(
+            _auto_rerun(student, msg.auto_rerun.fragment_id, msg.auto_rerun.interval))
+    elif kind == "stop_auto_rerun":
+        _clear_timers(student)
+    elif kind == "script_finished" and msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+        student.full_runs_done += 1
+    return kind
+
+
+async def pump(student, until, timeout):
+    """Read messages until ``until(student)`` holds; TimeoutError after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not until(student):
+            msg = ForwardMsg()
+            msg.ParseFromString(await student.ws.recv())
+            handle(student, msg)
+
+
+async def open_training_page(student):
+    await connect(student)
+    await send_rerun(student, page_name="train")
+    ready = lambda s: s.page_hash and "Train" in s.buttons and not s.buttons["Train"][1] and s.full_runs_done
+    await pump(student, ready, 120)
+
+
+async def timed_rerun(student):
+    """A plain rerun of the page (as a widget change would cause); seconds until its full run finished."""
+    done, start = student.full_runs_done, time.perf_counter()
+    await send_rerun(student)
+    await pump(student, lambda s: s.full_runs_done > done or s.finished_at, 60)
+    if student.full_runs_done > done:
+        student.rerun_waits.append(time.perf_counter() - start)
+
+
+async def train(student, start_at, reruns):
+    """Press Train at ``start_at`` (perf_counter), rerun ``reruns`` times while training; click -> finished."""
+    await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
+    clicked = time.perf_counter()
+    await send_rerun(student, widgets=[student.buttons["Train"][0]])
+    for _ in range(reruns):
+        await asyncio.sleep(1.0)
+        if student.finished_at is None:
+            await timed_rerun(student)
+    await pump(student, lambda s: s.finished_at is not None, RUN_TIMEOUT)
+    return student.finished_at - clicked
+
+
+def final_accuracy(student):
+    """The finished run's validation accuracy as the page shows it, or None."""
+    return student.valid_acc
+
+
+def server_pids(ports):
+    """PIDs of the processes serving ``ports`` (command lines naming the port) and their children."""
+    out = subprocess.run(["pgrep", "-f", "|".join(f"port {p}|:{p}" for p in ports)], capture_output=True,
+                         text=True).stdout.split()
+    pids = {int(p) for p in out}
+    for pid in list(pids):
+        kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        pids.update(int(k) for k in kids)
+    return pids
+
+
+def rss_mib(pids):
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+async def sample_rss(ports, peak, stop):
+    while not stop.is_set():
+        peak[0] = max(peak[0], rss_mib(server_pids(ports)))
+        await asyncio.sleep(0.2)
+
+
+async def classroom(url, n, reruns, ports):
+    """N students press Train in the same second; returns (students, click->finished list, makespan, peak MiB)."""
+    students = [Student(url) for _ in range(n)]
+    await asyncio.gather(*(open_training_page(s) for s in students))
+    peak, stop = [0.0], asyncio.Event()
+    sampler = asyncio.ensure_future(sample_rss(ports, peak, stop))
+    start = time.perf_counter() + 0.5
+    times = await asyncio.gather(*(train(s, start + 0.9 * i / max(n, 1), reruns) for i, s in enumerate(students)))
+    makespan = max(s.finished_at for s in students) - start
+    stop.set()
+    await sampler
+    for s in students:
+        _clear_timers(s)
+        await s.ws.close()
+    return students, times, makespan, peak[0]
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else float("nan")
+
+
+def report(n, students, times, makespan, peak, alone):
+    waits = [w for s in students for w in s.rerun_waits]
+    print(f"\n{n} students: runs finished {sum(s.finished_at is not None for s in students)} / {n}; "
+          f"exceptions {sum(len(s.exceptions) for s in students)}; workers {sorted({str(s.worker) for s in students})}")
+    for i, (s, t) in enumerate(zip(students, times), 1):
+        print(f"  student {i:2d} ({s.worker}): click -> finished {t:6.2f} s, validation {final_accuracy(s)}")
+    print(f"  click -> finished p50 {statistics.median(times):.2f} s, p95 {pct(times, 0.95):.2f} s")
+    print(f"  rerun answered p50 {pct(waits, 0.5):.2f} s, p95 {pct(waits, 0.95):.2f} s, max {max(waits or [0]):.2f} s "
+          f"({len(waits)} reruns)")
+    print(f"  makespan {makespan:.2f} s = {makespan / (n * alone):.2f} x N x one run alone ({alone:.2f} s)")
+    print(f"  peak RSS of the server processes {peak:.0f} MiB")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", default="http://127.0.0.1:8501")
+    ap.add_argument("--students", type=int, nargs="+", default=[1, 10, 30])
+    ap.add_argument("--reruns", type=int, default=3, help="reruns each student causes while training")
+    ap.add_argument("--ports", type=int, nargs="*", help="ports of the server processes (default: the URL's "
+                    "port and the 8 above it, as scripts/classroom.sh uses)")
+    args = ap.parse_args(argv)
+    _check_loopback(args.url)
+    if max(args.students) > MAX_STUDENTS:
+        sys.exit(f"at most {MAX_STUDENTS} students")
+    port = urllib.parse.urlparse(args.url).port or 80
+    ports = args.ports or [port + i for i in range(9)]
+    alone_students, alone_times, _, _ = asyncio.run(classroom(args.url, 1, 0, ports))
+    alone = alone_times[0]
+    print(f"one run alone: {alone:.2f} s (validation {final_accuracy(alone_students[0])})")
+    for n in args.students:
+        report(n, *asyncio.run(classroom(args.url, n, args.reruns, ports)), alone)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,6 +10,7 @@ PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/softmax.py", title="Softmax and cross-entropy", icon=":material/function:"),
     st.Page("pages/backprop.py", title="Backpropagation", icon=":material/account_tree:"),
+    st.Page("pages/exercises.py", title="Exercises", icon=":material/edit_note:"),
     st.Page("pages/train.py", title="Training", icon=":material/model_training:"),
     st.Page("pages/inspect.py", title="Inspection", icon=":material/image_search:"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -115,19 +116,66 @@ def page(browser):
 
 
 def screenshot(pg, name, size=None):
-    """Save a full-page PNG under artifacts/screenshots/ (optionally at another viewport size)."""
+    """Save a full-page PNG under artifacts/screenshots/ (optionally at another viewport size, once it is laid out)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     if size:
         pg.set_viewport_size({"width": size[0], "height": size[1]})
-        pg.wait_for_timeout(800)
+        wait_for_layout(pg, size[0])
     path = SCREENSHOTS / f"{name}.png"
     pg.screenshot(path=str(path), full_page=True)
     return path
 
 
-def wait_for_app(pg):
-    """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
-    pg.wait_for_selector('[data-testid="stApp"]')
-    pg.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60000
-    )
+# The app is connected and no script run is going on. stApp's data-test-script-state changes at once;
+# the status widget ("Running...") that tests used to wait for appears only after a run has lasted 500 ms.
+APP_IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
+
+
+def wait_for_app(pg, timeout=60_000):
+    """Wait until the app is connected and idle: its first run is done and no script run is going on.
+
+    This does not prove that the rerun a click or key press asks for has happened (its message may
+    still be on its way to the server, or a slider may still be debouncing): after an action, wait
+    for content the rerun must change, with ``wait_for_text``.
+    """
+    pg.wait_for_selector(APP_IDLE, timeout=timeout)
+
+
+def wait_for_text(pg, locator, want, timeout=30_000):
+    """Wait until the text of ``locator`` (all its matches, joined by newlines) satisfies ``want``; return it.
+
+    ``want`` is a regular expression (str or compiled, searched: returns the ``re.Match``), or a
+    predicate text -> bool (returns the text). Polls every 50 ms; it only reads, it never repeats an
+    action. On timeout the test fails with the last text seen. It does not wait for the rerun that drew
+    the text to end (a training run reruns for as long as it trains): call ``wait_for_app`` for that.
+    """
+    pattern = re.compile(want) if isinstance(want, str) else want
+    check = pattern.search if isinstance(pattern, re.Pattern) else want
+    deadline = time.monotonic() + timeout / 1000
+    text = None
+    while True:
+        text = "\n".join(locator.all_inner_texts())
+        found = check(text)
+        if found:
+            return found if isinstance(pattern, re.Pattern) else text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"after {timeout / 1000:.0f} s the text is still {text!r}; wanted {want!r}")
+        pg.wait_for_timeout(50)
+
+
+LAYOUT_SETTLED_JS = """([width, polls]) => {
+  if (window.innerWidth !== width) return false;
+  const m = document.querySelector('[data-testid="stMain"]');
+  const sig = [document.documentElement.scrollWidth, document.documentElement.scrollHeight,
+               m ? m.scrollWidth : 0, m ? m.scrollHeight : 0, m ? m.clientWidth : 0].join();
+  window.__layoutSame = window.__layoutSig === sig ? (window.__layoutSame || 0) + 1 : 0;
+  window.__layoutSig = sig;
+  return window.__layoutSame >= polls && Array.from(document.images).every(i => i.complete);
+}"""
+
+
+def wait_for_layout(pg, width, timeout=15_000):
+    """Wait until the window is ``width`` px wide and the page's size has held still for 3 polls 100 ms apart
+    (charts and LaTeX re-lay themselves out after a resize), with every image loaded."""
+    pg.evaluate("() => { window.__layoutSig = null; window.__layoutSame = 0; }")
+    pg.wait_for_function(LAYOUT_SETTLED_JS, arg=[width, 3], polling=100, timeout=timeout)

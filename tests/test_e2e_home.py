@@ -1,18 +1,74 @@
-"""Real browser: the app starts and the home page reads."""
+"""Real browser: the app starts and the home page shows the data set in use: its name, its counts and its letters.
 
+Every expected figure is computed here from the data file the server uses (the first of
+``mlp.data.find_data_files()``, as ``ui.data_source`` picks it), never typed in.
+"""
+
+import io
+
+import numpy as np
 import pytest
-from conftest import screenshot, wait_for_app
+from conftest import IN_CI, screenshot, wait_for_app
+from PIL import Image
 from playwright.sync_api import expect
+
+from mlp.core import LETTERS
+from mlp.data import find_data_files, load_dataset
 
 pytestmark = pytest.mark.e2e
 
+PER_LETTER = 12  # the caption's promise: "The first 12 images of each letter ..., one row per letter, A at the top"
+CELL = 2 * (28 + 2)  # a 28x28 image framed by 1 pixel, enlarged 2x
 
-def test_home_page_loads(page, app_url):
+
+@pytest.fixture(scope="module")
+def dataset():
+    files = find_data_files()
+    if not files:
+        if IN_CI:
+            pytest.fail("no data set in data/ (letters.npz is required in CI)")
+        pytest.skip("no data set")
+    return load_dataset(files[0])
+
+
+def shown_grid(page):
+    """The letter grid as the browser received it: (rows, cols) uint8 greyscale."""
+    img = page.get_by_test_id("stMain").get_by_test_id("stImage").locator("img")
+    expect(img).to_have_count(1)
+    response = page.request.get(img.evaluate("e => e.src"))
+    assert response.ok, response.status
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("L"))
+
+
+def test_home_page_shows_the_data_set_in_use(page, app_url, dataset):
     page.goto(app_url)
     wait_for_app(page)
     page.get_by_role("heading", name="The from-scratch MLP lab").wait_for()
-    expect(page.get_by_text("In use:")).to_be_visible()
-    expect(page.get_by_text("Images").first).to_be_visible()
+    n, counts = len(dataset), np.bincount(dataset.labels, minlength=10)
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_text("In use:")).to_have_text(f"In use: {dataset.name}: {n:,} images")
+
+    def metric(label):
+        return page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
+
+    expect(metric("Images")).to_have_text(f"{n:,}")
+    expect(metric("Per letter")).to_have_text(f"{counts.min():,} to {counts.max():,}")
+    expect(page.get_by_text(f"The first {PER_LETTER} images of each letter in {dataset.name}")).to_be_visible()
+
+    # the grid: row k holds the first 12 images whose label is k (A at the top). Streamlit sends it as a JPEG,
+    # so a cell is compared with its image within JPEG's rounding, and must be nearer to it than to any other.
+    grid = shown_grid(page).astype(np.int16)
+    assert grid.shape == (len(LETTERS) * CELL, PER_LETTER * CELL)
+    firsts = np.stack([dataset.images[dataset.labels == k][:PER_LETTER] for k in range(len(LETTERS))]).astype(np.int16)
+    errors = []
+    for k in range(len(LETTERS)):
+        for i in range(PER_LETTER):
+            cell = grid[k * CELL + 2 : (k + 1) * CELL - 2 : 2, i * CELL + 2 : (i + 1) * CELL - 2 : 2]
+            distance = np.abs(firsts - cell).mean(axis=(2, 3))  # (10, 12): to every image of the grid
+            errors.append(distance[k, i])
+            assert np.unravel_index(distance.argmin(), distance.shape) == (k, i), (LETTERS[k], i + 1)
+    print(f"grid cells against their images: mean |difference| at most {max(errors):.2f} grey levels")
+    assert max(errors) < 2.0
     screenshot(page, "home_1280x800")
     screenshot(page, "home_1024x768", size=(1024, 768))
 

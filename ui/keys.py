@@ -18,3 +18,28 @@ DELETED = "train_deleted"  # (index, RunRecord) of the last deleted run, for Und
 REPLACED = "train_replaced"  # (CurrentModel or None, its name): the current model a loaded one replaced
 W = {name: f"train_w_{name}" for name in ("hidden", "lr", "momentum", "epochs", "full", "batch", "seed", "dtype")}
 
+
+# --- the inspection page (widget keys keep their section's prefix: wg_ weight grid, mg_ mistakes gallery,
+#     cm_ confusion matrix, yl_ your letter)
+INSPECT_PART = "inspect_part"  # radio: the validation or the test letters are evaluated
+INSPECT_MODEL_UPLOAD = "inspect_model_upload"  # the sidebar's model file uploader
+INSPECT_MODEL_CHOICE = "inspect_model_choice"  # radio: this session's model or the shipped one
+INSPECT_MODEL_FILE = "inspect_model_file"  # ui.inspect_view.UploadMemo: the last model file read (model or refusal)
+WG_ORDER = "wg_order"  # radio: order the units by index, norm or vote for a letter
+WG_LETTER = "wg_letter"  # selectbox: the letter of that vote
+WG_SCALE = "wg_scale"  # radio: each unit its own colour scale, or one for all
+WG_PAGE = "wg_page"  # number_input: the grid's page (1-based)
+WG_PREV = "wg_prev"  # button
+WG_NEXT = "wg_next"  # button
+WG_UNIT = "wg_unit"  # selectbox: the unit looked at closer
+MG_TRUE = "mg_true"  # selectbox: the mistakes' true letter ("any")
+MG_PRED = "mg_pred"  # selectbox: what they were read as ("any")
+MG_LIMIT = "mg_limit"  # selectbox: how many mistakes are shown
+CM_MODE = "cm_mode"  # radio: counts or row-normalised
+CM_TRUE = "cm_true"  # selectbox: the chosen cell's true letter
+CM_PRED = "cm_pred"  # selectbox: the chosen cell's predicted letter
+CM_SEEN = "cm_seen"  # the heatmap click already taken in (so a cell can be clicked again)
+CM_EPOCH = "cm_epoch"  # int, raised when the pickers move: a new heatmap key drops the browser's last click
+CM_CHART = "cm_chart_{}"  # the heatmap's key, .format(the CM_EPOCH value)
+YL_UPLOAD = "yl_upload"  # the letter image uploader
+YL_PREPARED = "yl_prepared"  # ui.inspect_view.UploadMemo: the prepared letter (or refusal) by the SHA-256 of its bytes

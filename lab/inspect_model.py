@@ -15,6 +15,12 @@ calls these and draws the results.
   fire most for one input.
 * Evaluation: probabilities, confusion matrix, per-class accuracy and the
   mistakes over an evaluated set, and the members of one confusion cell.
+
+Any finite weights work. When they are so large that the forward pass in the
+model's dtype overflows (h or o beyond its range), the rows concerned are
+computed again with each layer scaled by a power of two, which is exact:
+ReLU(2^e z) = 2^e ReLU(z), so o = 2^t o' with o' of moderate size, and
+softmax(2^t o') is evaluated without ever forming 2^t o' (``probabilities``).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import numpy as np
 
 from mlp.core import K_CLASSES, LETTERS, relu
 from mlp.metrics import accuracy, confusion_matrix, misclassified, per_class_accuracy
-from mlp.network import forward, predict_proba
+from mlp.network import forward
 
 SIDE = 28
 
@@ -117,7 +123,7 @@ def unit_order(params, by="index", letter=None):
     if by == "index":
         return np.arange(h)
     if by == "norm":
-        return np.argsort(-np.linalg.norm(params.w_h, axis=0), kind="stable")
+        return np.argsort(-unit_norms(params.w_h), kind="stable")
     if by == "letter":
         c = _class_index(letter)
         return np.argsort(-params.w_o[:, c], kind="stable")
@@ -134,10 +140,37 @@ def _class_index(letter):
     return int(letter)
 
 
+def _exponents(values, axis=None):
+    """e with max|values| < 2^e along ``axis`` (0 where all are 0): np.ldexp(values, -e) is in (-1, 1), exactly."""
+    top = np.max(np.abs(np.asarray(values, np.float64)), axis=axis, initial=0.0)
+    return np.frexp(top)[1]
+
+
+def unit_norms(w_h):
+    """||w_h[:, j]|| (H,) in float64, computed on each column scaled by a power of two (no overflow)."""
+    e = _exponents(w_h, axis=0)
+    scaled = np.ldexp(np.asarray(w_h, np.float64), -e)
+    with np.errstate(over="ignore"):  # a norm beyond float64's range is inf
+        return np.ldexp(np.linalg.norm(scaled, axis=0), e)
+
+
+def hidden_layer(params, x, units=slice(None)):
+    """h = ReLU(x w_h[:, units] + b_h[units]) (N, n) as float64, right for any finite weights.
+
+    Each unit's weights and bias are scaled by a power of two 2^-e into (-1, 1) first (exact), the
+    product is taken in the model's dtype, and h = 2^e ReLU(z') comes back in float64 (inf only where
+    the true value is beyond float64's range). For ordinary weights the result is the model dtype's own.
+    """
+    w, b = params.w_h[:, units], params.b_h[0, units]
+    e = np.maximum(_exponents(w, axis=0), _exponents(b[None, :], axis=0))
+    z = np.asarray(x, w.dtype) @ np.ldexp(w, -e) + np.ldexp(b, -e)
+    with np.errstate(over="ignore"):
+        return np.ldexp(relu(z).astype(np.float64), e)
+
+
 def unit_activations(params, x, unit):
-    """Activation h_j = ReLU(x w_h[:, j] + b_h[j]) of one hidden unit for every row of x (N, 784) -> (N,)."""
-    z = np.asarray(x) @ params.w_h[:, unit] + params.b_h[0, unit]
-    return relu(z)
+    """Activation h_j = ReLU(x w_h[:, j] + b_h[j]) of one hidden unit for every row of x (N, 784) -> (N,) float64."""
+    return hidden_layer(params, x, [int(unit)])[:, 0]
 
 
 def top_activating(params, x, unit, k=12):
@@ -169,19 +202,20 @@ class UnitStats:
 
 
 def unit_stats(params, x, unit, k=12):
-    """Top-activating rows of x (N, 784), firing rate, weight norm, bias and outgoing weights of hidden unit ``unit``."""
+    """Top-activating rows of x (N, 784), firing rate, weight norm, bias and outgoing weights of hidden unit j."""
     unit = int(unit)
     a = unit_activations(params, x, unit)
     rows, acts = top_activating(params, x, unit, k)
     return UnitStats(
         unit, rows, acts, float(np.mean(a > 0)) if len(a) else float("nan"),
-        float(np.linalg.norm(params.w_h[:, unit])), float(params.b_h[0, unit]), np.array(params.w_o[unit], np.float64),
+        float(unit_norms(params.w_h[:, [unit]])[0]), float(params.b_h[0, unit]),
+        np.array(params.w_o[unit], np.float64),
     )
 
 
 def hidden_activations(params, x_row):
-    """Hidden activations h (H,) for one input x_row (784,)."""
-    return forward(params, np.asarray(x_row, params.w_h.dtype).reshape(1, -1)).h[0]
+    """Hidden activations h (H,) float64 for one input x_row (784,)."""
+    return hidden_layer(params, np.asarray(x_row).reshape(1, -1))[0]
 
 
 def top_hidden_units(params, x_row, k=8):
@@ -206,15 +240,63 @@ class Evaluation:
     per_class: np.ndarray  # (K,) accuracy per true letter (nan if absent)
     accuracy: float
     mistakes: object  # mlp.metrics.Mistakes, most confident first
+    rescaled: int = 0  # rows whose forward pass overflowed in the model's dtype and were computed scaled
 
 
 def evaluate(params, x, y):
     """Probabilities, predictions, confusion matrix, per-class accuracy and mistakes of a model on (x, y)."""
     y = np.asarray(y)
-    probs = predict_proba(params, x)
+    probs, rescaled = probabilities(params, x)
     pred = np.argmax(probs, axis=1) if len(y) else np.zeros(0, np.intp)
     cm = confusion_matrix(y, pred)
-    return Evaluation(probs, pred, y, cm, per_class_accuracy(cm), accuracy(y, pred), misclassified(probs, y))
+    return Evaluation(probs, pred, y, cm, per_class_accuracy(cm), accuracy(y, pred), misclassified(probs, y),
+                      rescaled)
+
+
+def scaled_logits(params, x):
+    """(o' (N, K) float64, t): the logits o = 2^t o' of rows x (N, 784), |o'| <= 785 H + 1, for any finite weights.
+
+    With 2^a > max|w_h, b_h|, 2^c > max|w_o| and 2^b > max|b_o| (all exact scalings):
+    h = 2^a h', h' = ReLU(x w_h 2^-a + b_h 2^-a); h w_o = 2^(a+c) u, u = h' w_o 2^-c;
+    o = 2^t (u 2^(a+c-t) + b_o 2^-t), t = max(a + c, b).
+    """
+    a = max(_exponents(params.w_h), _exponents(params.b_h))
+    w_h, b_h = (np.ldexp(np.asarray(v, np.float64), -a) for v in (params.w_h, params.b_h))
+    h1 = relu(np.asarray(x, np.float64) @ w_h + b_h)
+    c, b = _exponents(params.w_o), _exponents(params.b_o)
+    u = h1 @ np.ldexp(np.asarray(params.w_o, np.float64), -c)
+    t = max(a + c, b)
+    return np.ldexp(u, a + c - t) + np.ldexp(np.asarray(params.b_o, np.float64), -t), int(t)
+
+
+def scaled_softmax(o1, t):
+    """softmax(2^t o1) row-wise (N, K), never forming 2^t o1: exp(-(2^t (max o1 - o1))) / sum."""
+    with np.errstate(over="ignore"):  # 2^t (max - o1) beyond float64 is inf: exp(-inf) = 0, as it should be
+        gap = np.ldexp(np.max(o1, axis=-1, keepdims=True) - o1, t)
+    e = np.exp(-gap)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def probabilities(params, x, chunk=4096):
+    """(p (N, K), rescaled): the network's probabilities for rows x (N, 784), right for any finite weights.
+
+    The forward pass in the model's own dtype first (``mlp.network.forward``, in chunks of rows); rows
+    whose logits overflow there (not all finite) are computed again from ``scaled_logits``;
+    ``rescaled`` counts them.
+    """
+    x = np.asarray(x)
+    if len(x) == 0:
+        return np.zeros((0, params.sizes[2]), params.w_o.dtype), 0
+    parts, bad = [], []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(0, len(x), chunk):
+            fw = forward(params, x[i : i + chunk])
+            parts.append(fw.p)
+            bad.append(~np.isfinite(fw.o).all(axis=1))
+    probs, bad = np.concatenate(parts), np.concatenate(bad)
+    if bad.any():
+        probs[bad] = scaled_softmax(*scaled_logits(params, x[bad]))
+    return probs, int(bad.sum())
 
 
 def most_confused(cm):
@@ -226,8 +308,8 @@ def most_confused(cm):
 
 
 def predict_one(params, x_row):
-    """The network's probabilities (K,) for one input row (784,)."""
-    return forward(params, np.asarray(x_row, params.w_h.dtype).reshape(1, -1)).p[0]
+    """The network's probabilities (K,) for one input row (784,) (see ``probabilities``)."""
+    return probabilities(params, np.asarray(x_row, params.w_h.dtype).reshape(1, -1))[0][0]
 
 
 def cell_members(probs, y_true, true, predicted):

@@ -3,11 +3,12 @@ and what it makes of a letter you upload."""
 
 import streamlit as st
 
-from mlp.data import DataError
 from ui import inspect_sections as sections
 from ui import inspect_view as iv
+from ui import keys
 from ui.data_source import current_split, data_source_picker
 from ui.router import ensure_router
+from ui.text import plain
 
 ensure_router()
 
@@ -16,14 +17,12 @@ PARTS = {"valid": "validation", "test": "test"}
 st.title("What did it learn? Where is it wrong?")
 st.markdown(sections.PAGE_CSS, unsafe_allow_html=True)
 
-try:
-    dataset = data_source_picker()
-except DataError as exc:
-    st.error(str(exc))
-    dataset = None
+dataset = data_source_picker()  # shows its own message when no data set can be read
 with st.sidebar:
     st.subheader("Model")
-    iv.model_uploader()
+    refusal = iv.model_uploader()
+if refusal:
+    st.error(f"{refusal} Nothing changed: the page shows the model it showed before.")
 if dataset is None:
     st.stop()
 
@@ -38,12 +37,16 @@ if (f_in, k_out) != (784, 10):
     st.error(f"This page shows 784-H-10 networks; this one is {f_in}-{hidden}-{k_out}.")
     st.stop()
 
-part = st.radio("Letters evaluated", list(PARTS), horizontal=True, key="inspect_part",
+part = st.radio("Letters evaluated", list(PARTS), horizontal=True, key=keys.INSPECT_PART,
                 format_func=lambda p: f"{PARTS[p].capitalize()} set ({len(split.part(p)[1]):,} letters)")
 x_eval, y_eval, _ = split.part(part)
 ev = iv.evaluation(model.key, data_key, part, model.params, x_eval, y_eval)
-st.markdown(f"Showing {model.caption}. On the **{dataset.name}** {PARTS[part]} set it reads "
+st.markdown(f"Showing {model.caption}. On the **{plain(dataset.name)}** {PARTS[part]} set it reads "
             f"**{ev.accuracy:.1%}** of {len(y_eval):,} letters right ({len(ev.mistakes):,} mistakes).")
+if ev.rescaled:
+    st.caption(f"Its weights are so large that the forward pass overflows {model.params.w_h.dtype} for "
+               f"{ev.rescaled:,} of these letters; their probabilities were computed with each layer scaled by a "
+               "power of two, which is exact for a ReLU network (ReLU(2^e z) = 2^e ReLU(z)).")
 
 tabs = st.tabs(["Hidden units", "Mistakes", "Confusion matrix", "Your own letter"])
 with tabs[0]:

@@ -143,6 +143,85 @@ def test_most_confused_and_predict_one(params, data):
     assert np.allclose(im.predict_one(params, x[4]), forward(params, x[4:5]).p[0])
 
 
+def scaled(params, e_h, e_o, dtype=None):
+    """The same network with w_h, b_h times 2^e_h and w_o times 2^e_o, b_o times 2^(e_h + e_o): its logits are
+    exactly 2^(e_h + e_o) times the original's (ReLU(2^e z) = 2^e ReLU(z))."""
+    p = params.copy(dtype)
+    return type(p)(w_h=np.ldexp(p.w_h, e_h), b_h=np.ldexp(p.b_h, e_h), w_o=np.ldexp(p.w_o, e_o),
+                   b_o=np.ldexp(p.b_o, e_h + e_o))
+
+
+def test_scaled_logits_are_the_logits(params, data):
+    x, _ = data
+    o1, t = im.scaled_logits(params, x[:50])
+    assert np.allclose(np.ldexp(o1, t), forward(params.copy(np.float64), x[:50].astype(np.float64)).o, atol=1e-6)
+    assert np.allclose(im.scaled_softmax(o1, t), forward(params.copy(np.float64), x[:50].astype(np.float64)).p)
+
+
+def test_huge_float32_weights_give_the_float64_answer(params, data):
+    """Weights near float32's largest (3.4e38): the float32 pass overflows; float64 does not, and is the truth."""
+    x, y = data
+    no_bias = params.copy()
+    no_bias.b_o[:] = 0  # b_o would need 2^132, beyond float32
+    big = scaled(no_bias, 124, 8)  # |w_h| up to 2^124 * 0.2 = 4e36, h up to 1e38, logits beyond 3.4e38
+    assert big.w_h.dtype == np.float32 and all(np.isfinite(a).all() for a in big.as_dict().values())
+    with np.errstate(all="ignore"):
+        assert not np.isfinite(forward(big, x).o).all()  # the model's own dtype overflows
+    truth = forward(big.copy(np.float64), x.astype(np.float64)).p
+    probs, rescaled = im.probabilities(big, x)
+    assert rescaled > 0 and np.isfinite(probs).all()
+    assert np.allclose(probs, truth, atol=1e-9)
+    ev = im.evaluate(big, x, y)
+    assert ev.rescaled == rescaled and np.array_equal(ev.predicted, np.argmax(truth, axis=1))
+    assert np.isfinite(ev.mistakes.confidence).all()
+    assert np.allclose(im.predict_one(big, x[3]), truth[3], atol=1e-9)
+
+
+def test_huge_float64_weights(params, data):
+    """Weights near float64's largest: logits of about 1e600 have no float64 value, yet softmax does:
+    2^t times the base network's logits, a one-hot of the base network's answer wherever its top two differ."""
+    x, _ = data
+    no_bias = params.copy(np.float64)
+    no_bias.b_o[:] = 0  # b_o would need 2^2000 to scale the logits with the weights
+    base = forward(no_bias, x.astype(np.float64)).o
+    top2 = np.sort(base, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-3
+    huge = scaled(no_bias, 1000, 1000)  # |w| about 1e300
+    assert np.isfinite(huge.w_h).all() and np.abs(huge.w_h).max() > 1e299
+    probs, rescaled = im.probabilities(huge, x)
+    assert rescaled == len(x) and np.isfinite(probs).all()
+    assert np.array_equal(np.argmax(probs[clear], axis=1), np.argmax(base[clear], axis=1))
+    assert np.all(probs[clear].max(axis=1) == 1.0)
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert np.isfinite(im.unit_norms(huge.w_h)).all()
+    assert im.unit_order(huge, "norm")[0] == im.unit_order(params, "norm")[0]
+
+
+def test_hidden_layer_is_exact_for_any_scale(params, data):
+    x, _ = data
+    h = forward(params, x).h
+    assert np.allclose(im.hidden_layer(params, x), h, rtol=1e-6, atol=1e-7)
+    big = scaled(params, 120, 0)  # float32 z_h would be near 1e36: still finite, so 2^120 h exactly
+    assert np.allclose(im.hidden_layer(big, x), np.ldexp(h.astype(np.float64), 120), rtol=1e-6)
+    huge = scaled(params, 1000, 0, np.float64)
+    acts = im.unit_activations(huge, x, 3)
+    assert np.isfinite(acts).all() and np.allclose(np.ldexp(acts, -1000), h[:, 3], rtol=1e-5, atol=1e-6)
+
+
+def test_all_zero_weights(data):
+    x, y = data
+    zero = init_params(784, 4, 10, seed=0, dtype=np.float32)
+    for a in (zero.w_h, zero.b_h, zero.w_o, zero.b_o):
+        a[:] = 0
+    ev = im.evaluate(zero, x, y)
+    assert np.allclose(ev.probs, 0.1) and ev.rescaled == 0 and np.all(ev.predicted == 0)
+    assert np.all(im.unit_norms(zero.w_h) == 0) and len(im.top_hidden_units(zero, x[0])[0]) == 0
+    tiles, scales = im.weight_images(zero.w_h, "shared")
+    assert np.all(tiles == 255) and np.all(scales == 0)
+    assert len(im.unit_stats(zero, x, 0).rows) == 0
+    assert np.allclose(im.scaled_softmax(*im.scaled_logits(zero, x[:3])), 0.1)
+
+
 def test_letter_images_and_upscale():
     x = np.zeros((2, 784), np.float32)
     x[0, 29] = 1.0

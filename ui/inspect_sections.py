@@ -2,8 +2,7 @@
 
 Widgets and pictures only; the numbers come from ``lab.inspect_model`` and
 ``lab.your_letter`` (through the caches of ``ui.inspect_view``).
-Widget keys: ``wg_*`` weight grid, ``mg_*`` mistakes gallery, ``cm_*``
-confusion matrix, ``yl_*`` your letter.
+Every session key is a constant of ``ui.keys`` (its inspection-page section).
 """
 
 from __future__ import annotations
@@ -14,8 +13,9 @@ import streamlit as st
 from lab import inspect_model as im
 from lab.your_letter import prepare_letter
 from mlp.core import LETTERS
-from mlp.data import DataError
 from ui import inspect_view as iv
+from ui import keys
+from ui.text import MAX_MESSAGE, plain
 
 GRID_PAGE = 32  # hidden units per page of the weight grid (4 rows of 8 at 1280 px)
 GRID_ZOOM = 3  # 28 px -> 84 px tiles
@@ -34,8 +34,13 @@ ORDER_LABELS = {"index": "unit number", "norm": "weight norm", "letter": "vote f
 SCALE_LABELS = {"unit": "each unit its own", "shared": "one for all units"}
 
 
+def number(v, digits=2, sign=""):
+    """A weight or activation for a caption: fixed-point while short (1.23), else scientific (4.6e+36)."""
+    return f"{v:{sign}.{digits}f}" if abs(v) < 1e4 else f"{v:{sign}.3g}"
+
+
 def tiles_row(imgs, captions, zoom):
-    """A wrapping row of small images (n, 28, 28[, 3]) enlarged crisply (nearest neighbour), framed, with captions."""
+    """A wrapping row of small images (n, 28, 28[, 3]) enlarged crisply (nearest neighbour), framed, captioned."""
     st.image(list(im.framed(im.upscale_many(imgs, zoom))), caption=list(captions), output_format="PNG")
 
 
@@ -50,64 +55,82 @@ def gallery(x, rows, captions, zoom=LETTER_ZOOM):
 
 
 def _first_page():
-    st.session_state["wg_page"] = 1
+    st.session_state[keys.WG_PAGE] = 1
 
 
 def _turn(delta, n_pages):
-    st.session_state["wg_page"] = min(max(int(st.session_state.get("wg_page", 1)) + delta, 1), n_pages)
+    st.session_state[keys.WG_PAGE] = min(max(int(st.session_state.get(keys.WG_PAGE, 1)) + delta, 1), n_pages)
+
+
+def grid_controls():
+    """The ordering and colour-scale widgets: (by, letter index or None, mode)."""
+    c1, c2, c3 = st.columns([3, 1, 2])
+    by = c1.radio("Order units by", list(im.ORDERINGS), horizontal=True, key=keys.WG_ORDER, on_change=_first_page,
+                  format_func=ORDER_LABELS.get)
+    letter = None
+    if by == "letter":
+        letter = LETTERS.index(c2.selectbox("Letter", list(LETTERS), key=keys.WG_LETTER, on_change=_first_page))
+    mode = c3.radio("Colour scale", list(SCALE_LABELS), horizontal=True, key=keys.WG_SCALE,
+                    format_func=SCALE_LABELS.get)
+    return by, letter, mode
+
+
+def grid_pager(hidden):
+    """Previous / page number / Next for a grid of ``hidden`` units: the page shown, 1..n_pages."""
+    n_pages = -(-hidden // GRID_PAGE)
+    st.session_state[keys.WG_PAGE] = min(max(int(st.session_state.get(keys.WG_PAGE, 1)), 1), n_pages)
+    page_no = st.session_state[keys.WG_PAGE]
+    p1, p2, p3, _ = st.columns([1, 1, 1, 1.5], vertical_alignment="bottom")
+    p1.button("◀ Previous", on_click=_turn, args=(-1, n_pages), disabled=page_no <= 1, key=keys.WG_PREV,
+              width="stretch")
+    p2.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key=keys.WG_PAGE)
+    p3.button("Next ▶", on_click=_turn, args=(1, n_pages), disabled=page_no >= n_pages, key=keys.WG_NEXT,
+              width="stretch")
+    return page_no
 
 
 def units_section(model, split, data_key):
     params, hidden = model.params, model.params.sizes[1]
-    st.markdown(f"Each square is one of the **{hidden}** hidden units: its 784 input weights drawn as a 28x28 picture. "
-                "**Red** pixels make the unit fire when there is ink there, **blue** pixels hold it back, "
+    st.markdown(f"Each square is one of the **{hidden}** hidden units: its 784 input weights drawn as a 28x28 "
+                "picture. **Red** pixels make the unit fire when there is ink there, **blue** pixels hold it back, "
                 "white ones do not matter.")
-    c1, c2, c3 = st.columns([3, 1, 2])
-    by = c1.radio("Order units by", list(im.ORDERINGS), horizontal=True, key="wg_order", on_change=_first_page,
-                  format_func=ORDER_LABELS.get)
-    letter = None
-    if by == "letter":
-        letter = LETTERS.index(c2.selectbox("Letter", list(LETTERS), key="wg_letter", on_change=_first_page))
-    mode = c3.radio("Colour scale", list(SCALE_LABELS), horizontal=True, key="wg_scale", format_func=SCALE_LABELS.get)
+    by, letter, mode = grid_controls()
     order = iv.unit_order(model.key, by, letter, params)
     tiles, scales = iv.weight_tiles(model.key, mode, params)
-
-    n_pages = -(-hidden // GRID_PAGE)
-    st.session_state["wg_page"] = min(max(int(st.session_state.get("wg_page", 1)), 1), n_pages)
-    page_no = st.session_state["wg_page"]
-    p1, p2, p3, _ = st.columns([1, 1, 1, 1.5], vertical_alignment="bottom")
-    p1.button("◀ Previous", on_click=_turn, args=(-1, n_pages), disabled=page_no <= 1, key="wg_prev", width="stretch")
-    p2.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key="wg_page")
-    p3.button("Next ▶", on_click=_turn, args=(1, n_pages), disabled=page_no >= n_pages, key="wg_next", width="stretch")
+    page_no = grid_pager(hidden)
     st.image(im.colour_bar(None if mode == "unit" else float(scales[0]), width=440), output_format="PNG",
              alt=f"{SMOOTH} colour scale: blue negative, white zero, red positive weights")
-
     first = (page_no - 1) * GRID_PAGE
     shown = order[first : first + GRID_PAGE]
     tiles_row(tiles[shown], [f"#{u}" for u in shown], GRID_ZOOM)
     st.caption(f"Units ranked {first + 1} to {first + len(shown)} of {hidden} by {im.ORDERINGS[by]}"
                + (f" {LETTERS[letter]}" if letter is not None else "") + ".")
-
     options = [int(u) for u in shown]
-    if st.session_state.get("wg_unit") not in options:
-        st.session_state["wg_unit"] = options[0]
-    unit = st.selectbox("Look closer at unit", options, key="wg_unit", format_func=lambda u: f"#{u}")
-    stats = iv.unit_stats(model.key, data_key, unit, 12, params, split.x_train)
+    if st.session_state.get(keys.WG_UNIT) not in options:
+        st.session_state[keys.WG_UNIT] = options[0]
+    unit = st.selectbox("Look closer at unit", options, key=keys.WG_UNIT, format_func=lambda u: f"#{u}")
+    unit_detail(model, split, data_key, unit, tiles[unit], float(scales[unit]))
+
+
+def unit_detail(model, split, data_key, unit, tile, scale):
+    """One hidden unit: its weight picture on its own scale, its votes, and the training letters it fires most on."""
+    stats = iv.unit_stats(model.key, data_key, unit, 12, model.params, split.x_train)
     d1, d2 = st.columns([1, 1.6])
     with d1:
         st.markdown(f"**Unit #{unit}: its input weights**")
-        st.image(im.upscale(tiles[unit], BIG_ZOOM), output_format="PNG")
-        st.image(im.colour_bar(float(scales[unit]), width=28 * BIG_ZOOM, height=52, low="", high=""), output_format="PNG",
-                 alt=f"{SMOOTH} colour scale of unit {unit}: from -{scales[unit]:.2f} (blue) to +{scales[unit]:.2f} (red)")
+        st.image(im.upscale(tile, BIG_ZOOM), output_format="PNG")
+        st.image(im.colour_bar(scale, width=28 * BIG_ZOOM, height=52, low="", high=""), output_format="PNG",
+                 alt=f"{SMOOTH} colour scale of unit {unit}: from -{number(scale)} (blue) to +{number(scale)} (red)")
     with d2:
         st.markdown("**Its votes: outgoing weights to A..J**")
         st.vega_lite_chart(iv.outgoing_spec(model.key, unit, stats.outgoing), width="stretch")
-        st.caption(f"‖w‖ = {stats.norm:.2f}, bias {stats.bias:+.3f}; it fires (h > 0) on "
+        st.caption(f"‖w‖ = {number(stats.norm)}, bias {number(stats.bias, 3, '+')}; it fires (h > 0) on "
                    f"{stats.fraction_active:.1%} of the {len(split.y_train):,} training letters.")
     st.markdown(f"**The training letters that make unit #{unit} fire most**")
     if len(stats.rows):
         gallery(split.x_train, stats.rows,
-                [f"{LETTERS[split.y_train[r]]}  h={a:.2f}" for r, a in zip(stats.rows, stats.activations)], GRID_ZOOM)
+                [f"{LETTERS[split.y_train[r]]}  h={number(a)}" for r, a in zip(stats.rows, stats.activations)],
+                GRID_ZOOM)
     else:
         st.info("This unit never fires on the training letters (a dead unit).")
 
@@ -118,9 +141,9 @@ def units_section(model, split, data_key):
 def mistakes_section(ev, x_eval, part_name):
     any_letter = ["any", *LETTERS]
     m1, m2, m3 = st.columns(3)
-    true_f = m1.selectbox("True letter", any_letter, key="mg_true")
-    pred_f = m2.selectbox("Predicted as", any_letter, key="mg_pred")
-    limit = m3.selectbox("Show at most", [24, 48, 96, 192], key="mg_limit")
+    true_f = m1.selectbox("True letter", any_letter, key=keys.MG_TRUE)
+    pred_f = m2.selectbox("Predicted as", any_letter, key=keys.MG_PRED)
+    limit = m3.selectbox("Show at most", [24, 48, 96, 192], key=keys.MG_LIMIT)
     mistakes = ev.mistakes.filter(true=None if true_f == "any" else LETTERS.index(true_f),
                                   predicted=None if pred_f == "any" else LETTERS.index(pred_f))
     st.markdown(f"**{len(mistakes):,} misclassified** {part_name} letters match, most confident mistakes first"
@@ -138,35 +161,40 @@ def mistakes_section(ev, x_eval, part_name):
 
 
 def _new_chart():
-    """The cell pickers moved: give the heatmap a new key, so the browser drops its last click and outlines their cell."""
-    st.session_state["cm_epoch"] = st.session_state.get("cm_epoch", 0) + 1
+    """The cell pickers moved: a new heatmap key, so the browser drops its last click and outlines their cell."""
+    st.session_state[keys.CM_EPOCH] = st.session_state.get(keys.CM_EPOCH, 0) + 1
+
+
+def clicked_cell(event):
+    """Move the cell pickers to a new click on the heatmap (``event``: its VegaLiteState, a dict, or None)."""
+    selection = (event or {}).get("selection") or {}
+    picked = tuple((d.get("true"), d.get("predicted")) for d in (selection.get("cell") or [])
+                   if d.get("true") in LETTERS and d.get("predicted") in LETTERS)
+    if picked and picked != st.session_state.get(keys.CM_SEEN):  # a new click: move the cell pickers to it
+        st.session_state[keys.CM_TRUE], st.session_state[keys.CM_PRED] = picked[0]
+    st.session_state[keys.CM_SEEN] = picked or None  # cleared with the chart's selection: a cell can be clicked again
 
 
 def confusion_section(ev, x_eval, part, part_name, model_key, data_key):
-    normalised = st.radio("Show", ["counts", "row-normalised"], horizontal=True, key="cm_mode") == "row-normalised"
-    if "cm_true" not in st.session_state:  # start on the most common confusion
+    normalised = st.radio("Show", ["counts", "row-normalised"], horizontal=True, key=keys.CM_MODE) == "row-normalised"
+    if keys.CM_TRUE not in st.session_state:  # start on the most common confusion
         t0, p0 = im.most_confused(ev.cm)
-        st.session_state["cm_true"], st.session_state["cm_pred"] = LETTERS[t0], LETTERS[p0]
+        st.session_state[keys.CM_TRUE], st.session_state[keys.CM_PRED] = LETTERS[t0], LETTERS[p0]
     h1, h2 = st.columns([3, 2])
     with h1:
         st.markdown(f"**Confusion matrix**, {part_name} set: rows are the true letter, columns the network's answer. "
                     "**Click a cell** to see its letters below.")
-        chosen = (LETTERS.index(st.session_state["cm_true"]), LETTERS.index(st.session_state["cm_pred"]))
+        chosen = (LETTERS.index(st.session_state[keys.CM_TRUE]), LETTERS.index(st.session_state[keys.CM_PRED]))
         event = st.vega_lite_chart(iv.confusion_spec(model_key, data_key, part, normalised, chosen, ev.cm),
-                                   on_select="rerun", key=f"cm_chart_{st.session_state.get('cm_epoch', 0)}",
+                                   on_select="rerun", key=keys.CM_CHART.format(st.session_state.get(keys.CM_EPOCH, 0)),
                                    selection_mode="cell", width="stretch")
     with h2:
         st.markdown("**Accuracy per letter**")
         st.vega_lite_chart(iv.per_class_spec(model_key, data_key, part, ev.per_class), width="stretch")
-    selection = (event or {}).get("selection") or {}  # a VegaLiteState (a dict) with the clicked cell, if any
-    picked = tuple((d.get("true"), d.get("predicted")) for d in (selection.get("cell") or [])
-                   if d.get("true") in LETTERS and d.get("predicted") in LETTERS)
-    if picked and picked != st.session_state.get("cm_seen"):  # a new click: move the cell pickers to it
-        st.session_state["cm_true"], st.session_state["cm_pred"] = picked[0]
-    st.session_state["cm_seen"] = picked or None  # cleared with the chart's selection, so a cell can be clicked again
+    clicked_cell(event)
     s1, s2, _ = st.columns([1, 1, 2])
-    t_sel = s1.selectbox("Cell: true letter", list(LETTERS), key="cm_true", on_change=_new_chart)
-    p_sel = s2.selectbox("predicted as", list(LETTERS), key="cm_pred", on_change=_new_chart)
+    t_sel = s1.selectbox("Cell: true letter", list(LETTERS), key=keys.CM_TRUE, on_change=_new_chart)
+    p_sel = s2.selectbox("predicted as", list(LETTERS), key=keys.CM_PRED, on_change=_new_chart)
     t_i, p_i = LETTERS.index(t_sel), LETTERS.index(p_sel)
     rows, conf = im.cell_members(ev.probs, ev.y_true, t_i, p_i)
     kind = "read right" if t_i == p_i else "misread"
@@ -178,25 +206,31 @@ def confusion_section(ev, x_eval, part, part_name, model_key, data_key):
 # ----- your own letter ---------------------------------------------------------------------------
 
 
+def letter_steps(prepared):
+    """Each step of making the upload a 28x28 input, side by side (crisp: see PAGE_CSS), its note under it."""
+    for col, step in zip(st.columns(len(prepared.steps)), prepared.steps):
+        with col:
+            smooth = step.image.shape[:2] != (28, 28)  # previews of the photo; the 28x28 input stays pixel-sharp
+            image = step.image if smooth else im.upscale(step.image, LETTER_ZOOM)
+            st.image(im.framed(image[None], margin=0, line=2)[0], caption=step.title, output_format="PNG",
+                     width="stretch", alt=f"{SMOOTH} {step.title}" if smooth else step.title)
+            if step.note:
+                st.caption(step.note)
+
+
 def your_letter_section(model):
     st.markdown("Draw or photograph a letter A..J, or render one in any font, and upload it (PNG or JPEG, any size, "
                 "dark on light or light on dark). It is turned into a 28x28 input the way notMNIST letters were made.")
-    upload = st.file_uploader("Your letter image", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"], key="yl_upload")
+    upload = st.file_uploader("Your letter image", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
+                              key=keys.YL_UPLOAD)
     if upload is None:
         return
-    try:
-        prepared = prepare_letter(upload.getvalue(), upload.name)
-    except DataError as exc:
-        st.error(f"That upload cannot be used: {exc}")
+    memo, _ = iv.read_once(keys.YL_PREPARED, upload, prepare_letter)  # prepared once per content, not per rerun
+    if memo.error is not None:
+        st.error(f"That upload cannot be used: {plain(memo.error, MAX_MESSAGE)}")
         return
-    for col, step in zip(st.columns(len(prepared.steps)), prepared.steps):
-        with col:  # each step fills its column (crisp: see PAGE_CSS), its note under it
-            image = im.upscale(step.image, LETTER_ZOOM) if step.image.shape[:2] == (28, 28) else step.image
-            smooth = step.image.shape[:2] != (28, 28)  # previews of the photo; the 28x28 input stays pixel-sharp
-            st.image(im.framed(image[None], margin=0, line=2)[0], caption=step.title, output_format="PNG", width="stretch",
-                     alt=f"{SMOOTH} {step.title}" if smooth else step.title)
-            if step.note:
-                st.caption(step.note)
+    prepared = memo.value
+    letter_steps(prepared)
     probs = im.predict_one(model.params, prepared.x)
     best = int(np.argmax(probs))
     y1, y2 = st.columns(2)
@@ -208,7 +242,7 @@ def your_letter_section(model):
         units, acts = im.top_hidden_units(model.params, prepared.x, k=8)
         if len(units):
             tiles, _ = iv.weight_tiles(model.key, "unit", model.params)
-            tiles_row(tiles[units], [f"#{u} h={a:.2f}" for u, a in zip(units, acts)], GRID_ZOOM)
+            tiles_row(tiles[units], [f"#{u} h={number(a)}" for u, a in zip(units, acts)], GRID_ZOOM)
             st.caption("Their input weights (each on its own colour scale) and activation h for your letter.")
         else:
             st.info("No hidden unit fires for this input.")

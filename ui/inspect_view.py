@@ -15,7 +15,7 @@ statistics) with ``st.cache_data``.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import altair as alt
@@ -28,12 +28,11 @@ from lab.pretrain import pretrained_path, trained_on
 from mlp.core import LETTERS
 from mlp.data import DataError, read_only
 from mlp.model_io import load_lab_model, load_model
+from ui import keys
 from ui.session import current_model, set_current_model
+from ui.text import MAX_MESSAGE, plain
 
 POSITIVE, NEGATIVE = im.DIVERGING_ANCHORS[-3], im.DIVERGING_ANCHORS[2]  # bar colours matching the weight images
-MODEL_UPLOAD_KEY = "inspect_model_upload"
-MODEL_CHOICE_KEY = "inspect_model_choice"
-LOADED_KEY = "inspect_loaded_digest"  # digest of the last model file accepted from the uploader
 AXIS = dict(labelFontSize=15, titleFontSize=15)
 
 
@@ -44,6 +43,39 @@ class ModelInUse:
     origin: str  # "trained", "loaded" or "pretrained"
     caption: str  # one line for the page: where it comes from and what it was trained on
     data_key: str | None  # ui.data_source key of the data set it was trained on, if known
+
+
+@dataclass(frozen=True)
+class UploadMemo:
+    """What one uploaded file gave, kept in the session so a rerun does not read the file again."""
+
+    file_id: str  # Streamlit's id of the upload (a new one for every upload, even of the same file)
+    sha256: str  # of the file's bytes
+    value: object  # what the file was read into, or None if it was refused
+    error: str | None  # the refusal (a DataError's message), or None
+
+
+def read_once(key, upload, read):
+    """``read(bytes, name)`` of an uploaded file, once per content per session: (UploadMemo, new upload?).
+
+    ``st.session_state[key]`` keeps the last result with the SHA-256 of the file's bytes: a rerun with the
+    same upload (same file_id) hashes nothing; another upload of the same bytes is not read again. A
+    DataError from ``read`` is kept as the refusal, so a refused file is not parsed again on every rerun.
+    """
+    memo = st.session_state.get(key)
+    if memo is not None and memo.file_id == upload.file_id:
+        return memo, False
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    if memo is not None and memo.sha256 == digest:
+        memo = replace(memo, file_id=upload.file_id)
+    else:
+        try:
+            memo = UploadMemo(upload.file_id, digest, read(data, upload.name), None)
+        except DataError as exc:
+            memo = UploadMemo(upload.file_id, digest, None, str(exc))
+    st.session_state[key] = memo
+    return memo, True
 
 
 def params_digest(params):
@@ -72,48 +104,63 @@ def shipped_model():
 
 
 def model_uploader():
-    """An uploader for a model .npz; an accepted file becomes the session's current model (origin "loaded")."""
+    """An uploader for a model .npz; a newly accepted file becomes the session's current model (origin "loaded").
+
+    Returns the refusal of the file in the uploader (a message for the page, user text escaped), or None.
+    A refused file changes nothing: the session keeps the model it had.
+    """
     uploaded = st.file_uploader("Load a model file (.npz saved by the training page or `python -m mlp`)",
-                                type=["npz"], key=MODEL_UPLOAD_KEY)
+                                type=["npz"], key=keys.INSPECT_MODEL_UPLOAD)
     if uploaded is None:
-        return
-    data = uploaded.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
-    if st.session_state.get(LOADED_KEY) == digest:
-        return
-    try:
-        model = load_lab_model(data, uploaded.name)
-    except DataError as exc:
-        st.error(f"The model file was refused: {exc}")
-        return
-    set_current_model(model, None, "loaded")
-    st.session_state[LOADED_KEY] = digest
-    st.session_state[MODEL_CHOICE_KEY] = "session"
+        return None
+    memo, new = read_once(keys.INSPECT_MODEL_FILE, uploaded, load_lab_model)
+    if memo.error is not None:
+        st.error("Refused: see the message on the page.")
+        return f"The model file was refused: {plain(memo.error, MAX_MESSAGE)}"
+    if new:
+        set_current_model(memo.value, None, "loaded")
+        st.session_state[keys.INSPECT_MODEL_CHOICE] = "session"
+    return None
+
+
+def all_finite(params):
+    return all(np.isfinite(a).all() for a in params.as_dict().values())
 
 
 def model_in_use(data_key):
-    """The model the page shows: the session's (trained or loaded) if there is one and it is chosen, else the shipped one."""
+    """The model the page shows: the session's (trained or loaded) if there is one and it is chosen, else the shipped.
+
+    A session model with NaN or infinite weights (a run that diverged) is not shown: a warning says so.
+    """
     session = current_model()
+    if session is not None and not all_finite(session.model.params):
+        st.warning("This session's model has NaN or infinite weights (its training diverged), so it cannot be "
+                   "inspected; the shipped model is shown instead.")
+        session = None
     shipped = shipped_model()
     choice = "session" if session is not None else "shipped"
     if session is not None and shipped is not None:
         labels = {"session": f"This session's model ({session.origin})", "shipped": "The shipped pretrained model"}
-        choice = st.radio("Model", list(labels), format_func=labels.get, horizontal=True, key=MODEL_CHOICE_KEY)
+        choice = st.radio("Model", list(labels), format_func=labels.get, horizontal=True, key=keys.INSPECT_MODEL_CHOICE)
     if choice == "session":
-        params = session.model.params
-        hidden = params.sizes[1]
-        where = "trained in this session" if session.origin == "trained" else f"{session.origin} in this session"
-        caption = f"784-{hidden}-10 network {where}"
-        if session.data_key is not None and session.data_key != data_key:
-            caption += " (on another data set than the one in use: validation and test letters here may be ones it was trained on)"
-        return ModelInUse(params, params_digest(params), session.origin, caption, session.data_key)
-    if shipped is None:
-        return None
-    model, info, digest = shipped
-    hidden = model.params.sizes[1]
-    caption = f"the shipped pretrained 784-{hidden}-10 network"
+        return session_model_in_use(session, data_key)
+    return None if shipped is None else shipped_model_in_use(*shipped)
+
+
+def session_model_in_use(session, data_key):
+    params = session.model.params
+    where = "trained in this session" if session.origin == "trained" else f"{session.origin} in this session"
+    caption = f"784-{params.sizes[1]}-10 network {where}"
+    if session.data_key is not None and session.data_key != data_key:
+        caption += (" (on another data set than the one in use: validation and test letters here may be ones "
+                    "it was trained on)")
+    return ModelInUse(params, params_digest(params), session.origin, caption, session.data_key)
+
+
+def shipped_model_in_use(model, info, digest):
+    caption = f"the shipped pretrained 784-{model.params.sizes[1]}-10 network"
     if info:
-        caption += (f", trained on {info['data']} ({info['split'][0]:,} training letters, "
+        caption += (f", trained on {plain(info['data'])} ({info['split'][0]:,} training letters, "
                     f"{model.hyper.epochs} epochs; its validation accuracy there {info['valid_acc']:.1%})")
         if info.get("init_scale", 1.0) != 1.0:
             caption += (f". Its hidden weights started at {info['init_scale']:g} times the report's Xavier draw, "
@@ -140,7 +187,7 @@ def evaluation(model_key: str, data_key: str, part: str, _params, _x, _y):
 
 @st.cache_resource(show_spinner="Drawing the hidden units…", max_entries=16)
 def weight_tiles(model_key: str, mode: str, _params):
-    """All hidden units' weight images (H, 28, 28, 3) uint8 and scales (H,), read-only, once per model and scale mode."""
+    """All hidden units' weight images (H, 28, 28, 3) uint8 and scales (H,), read-only, once per model and mode."""
     tiles, scales = im.weight_images(_params.w_h, mode)
     return read_only(tiles), read_only(scales)
 
@@ -183,12 +230,13 @@ def confusion_chart(cm, normalised, chosen=None, height=440):
     df["chosen"] = [(t, p) == chosen for t in range(k) for p in range(k)]
     cell = alt.selection_point(name="cell", fields=["true", "predicted"], on="click", clear=False)
     base = alt.Chart(df).encode(
-        x=alt.X("predicted:N", sort=letters, title="predicted letter", axis=alt.Axis(orient="top", labelAngle=0, **AXIS)),
+        x=alt.X("predicted:N", sort=letters, title="predicted letter",
+                axis=alt.Axis(orient="top", labelAngle=0, **AXIS)),
         y=alt.Y("true:N", sort=letters, title="true letter", axis=alt.Axis(**AXIS)),
     )
     rect = base.mark_rect(stroke="#e6550d", cursor="pointer").encode(
-        color=alt.Color(f"{value}:Q", scale=alt.Scale(type="symlog", constant=constant, scheme="blues", domain=[0, top]),
-                        legend=None),  # every cell carries its number
+        color=alt.Color(f"{value}:Q", legend=None,  # no legend: every cell carries its number
+                        scale=alt.Scale(type="symlog", constant=constant, scheme="blues", domain=[0, top])),
         # The outline's test names the cell in the spec itself (not only in the data): the browser redraws a
         # chart with a selection when its spec changes, not when only its data does.
         strokeWidth=alt.condition(_cell_test(chosen, letters), alt.value(4), alt.value(0)),
@@ -204,7 +252,9 @@ def confusion_chart(cm, normalised, chosen=None, height=440):
 
 def _cell_test(chosen, letters):
     """Vega expression: the clicked cell while the chart holds a click, else the chosen cell (from the pickers)."""
-    picked = "false" if chosen is None else f"(datum.true === '{letters[chosen[0]]}' && datum.predicted === '{letters[chosen[1]]}')"
+    picked = "false"
+    if chosen is not None:
+        picked = f"(datum.true === '{letters[chosen[0]]}' && datum.predicted === '{letters[chosen[1]]}')"
     return f"length(data('cell_store')) ? vlSelectionTest('cell_store', datum) : {picked}"
 
 
@@ -216,7 +266,8 @@ def per_class_chart(per_class, height=440):
                 axis=alt.Axis(format=".0%", values=[0, 0.25, 0.5, 0.75, 1], **AXIS)),
         tooltip=["letter", alt.Tooltip("accuracy:Q", format=".1%")],
     )
-    text = bars.mark_text(align="right", dx=-4, color="white", fontSize=13).encode(text=alt.Text("accuracy:Q", format=".0%"))
+    text = bars.mark_text(align="right", dx=-4, color="white", fontSize=13).encode(
+        text=alt.Text("accuracy:Q", format=".0%"))
     return (bars + text).properties(height=height)
 
 
@@ -224,7 +275,8 @@ def outgoing_chart(outgoing, height=260):
     """Bar chart of one hidden unit's outgoing weights w_o[j, :] to A..J, red positive, blue negative."""
     df = pd.DataFrame({"letter": list(LETTERS[: len(outgoing)]), "weight": outgoing})
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X("letter:N", sort=list(LETTERS), title="to letter", axis=alt.Axis(labelAngle=0, labelOverlap=False, **AXIS)),
+        x=alt.X("letter:N", sort=list(LETTERS), title="to letter",
+                axis=alt.Axis(labelAngle=0, labelOverlap=False, **AXIS)),
         y=alt.Y("weight:Q", title="outgoing weight", axis=alt.Axis(**AXIS)),
         color=alt.condition(alt.datum.weight > 0, alt.value(POSITIVE), alt.value(NEGATIVE)),
         tooltip=["letter", alt.Tooltip("weight:Q", format=".3f")],
@@ -239,8 +291,10 @@ def probability_chart(probs, height=280):
                        "predicted": [i == best for i in range(len(probs))],
                        "label": [f"{q:.0%}" if q >= 0.005 else "" for q in probs]})  # no wall of "0%"
     bars = alt.Chart(df).mark_bar().encode(
-        x=alt.X("letter:N", sort=list(LETTERS), title="letter", axis=alt.Axis(labelAngle=0, labelOverlap=False, **AXIS)),
-        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability", axis=alt.Axis(format=".0%", **AXIS)),
+        x=alt.X("letter:N", sort=list(LETTERS), title="letter",
+                axis=alt.Axis(labelAngle=0, labelOverlap=False, **AXIS)),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability",
+                axis=alt.Axis(format=".0%", **AXIS)),
         color=alt.condition(alt.datum.predicted, alt.value(POSITIVE), alt.value("#9ecae1")),
         tooltip=["letter", alt.Tooltip("probability:Q", format=".1%")],
     )

@@ -103,13 +103,15 @@ def trained_on(path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m lab.pretrain", description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(DATA_DIR / EMBEDDED_FILE), help="data set to train on (default: data/letters.npz)")
+    ap.add_argument("--data", default=str(DATA_DIR / EMBEDDED_FILE),
+                    help="data set to train on (default: data/letters.npz)")
     ap.add_argument("--out", default=str(PRETRAINED_PATH), help="model file to write (default: data/pretrained.npz)")
     ap.add_argument("--hidden", type=int, default=HYPER.hidden)
     ap.add_argument("--epochs", type=int, default=HYPER.epochs)
     ap.add_argument("--batch-size", type=int, default=HYPER.batch_size)
     ap.add_argument("--lr", type=float, default=HYPER.lr)
-    ap.add_argument("--init-scale", type=float, default=INIT_SCALE, help="hidden weights start at this x the Xavier draw")
+    ap.add_argument("--init-scale", type=float, default=INIT_SCALE,
+                    help="hidden weights start at this x the Xavier draw")
     args = ap.parse_args(argv)
     hyper = Hyper(hidden=args.hidden, lr=args.lr, momentum=HYPER.momentum, epochs=args.epochs,
                   batch_size=args.batch_size, seed=HYPER.seed, dtype="float32")

@@ -265,7 +265,8 @@ def test_pretrain_script_writes_a_loadable_model(tmp_path):
     images, labels = blob_letters(400)
     np.savez(tmp_path / "letters.npz", images=images, labels=labels)
     hyper = Hyper(hidden=12, lr=0.1, momentum=0.9, epochs=3, batch_size=64, seed=5)
-    info = pretrain.pretrain(tmp_path / "letters.npz", tmp_path / "model.npz", hyper, init_scale=0.1, log=lambda _: None)
+    info = pretrain.pretrain(tmp_path / "letters.npz", tmp_path / "model.npz", hyper, init_scale=0.1,
+                             log=lambda _: None)
     model = load_model(tmp_path / "model.npz")
     assert model.params.sizes == (784, 12, 10) and model.params.w_h.dtype == np.float32
     assert len(model.history) == 3 and model.hyper == hyper

@@ -54,7 +54,7 @@ _TRAIN_TURN = threading.Lock()  # one training chunk at a time in this server pr
 def start_run(data_key, dataset_name, split, mode="running"):
     """Train (or Step one epoch from nothing): a new LiveRun with the widgets' settings on the session's data set."""
     hyper = hyper_from_widgets()
-    trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper)
+    trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, n_data=len(split.order))
     st.session_state[LIVE] = LiveRun(trainer, th.next_id(), dataset_name, split=split, mode=mode, data_key=data_key)
     st.session_state.pop(NOTICE, None)
     st.session_state.pop(REPLACED, None)

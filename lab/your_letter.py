@@ -81,8 +81,8 @@ def _check_header(img, name):
     aspect = max(width, height) / min(width, height)
     if aspect > limits.MAX_LETTER_ASPECT:
         raise DataError(
-            f"{name}: the image is {width:,}x{height:,}, {aspect:,.0f} times longer than wide; at most "
-            f"{limits.MAX_LETTER_ASPECT} are accepted (mlp.limits.MAX_LETTER_ASPECT)."
+            f"{name}: the image is {width:,}x{height:,}: its longer side is {aspect:,.0f} times its shorter side; "
+            f"at most {limits.MAX_LETTER_ASPECT} is accepted (mlp.limits.MAX_LETTER_ASPECT)."
         )
     return width, height
 
@@ -123,7 +123,7 @@ def _decode(data, name):
                         "are accepted (mlp.limits.MAX_LETTER_BYTES).")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own, lower limit is checked next
             img = Image.open(io.BytesIO(data), formats=FORMATS)
             size = _check_header(img, name)
             img.draft(None, (WORK_SIDE, WORK_SIDE))  # JPEG: decode at 1/2, 1/4 or 1/8 of the size
@@ -135,7 +135,7 @@ def _decode(data, name):
             small = _reduced(img)
     except DataError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise DataError(f"{name}: refused as a possible decompression bomb ({exc}); at most "
                         f"{limits.MAX_LETTER_PIXELS:,} pixels are accepted (mlp.limits.MAX_LETTER_PIXELS).") from None
     except Image.UnidentifiedImageError:

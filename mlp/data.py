@@ -31,6 +31,7 @@ import math
 import os
 import struct
 import tarfile
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -417,11 +418,15 @@ def png_pixels(data):
         kind = next((k for sig, k in _SIGNATURES if data.startswith(sig)), "unknown")
         return None, f"not PNG files ({kind})"
     try:
-        with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
-            if img.size != (SIDE, SIDE):
-                return None, f"PNGs not 28x28 (e.g. {img.size[0]}x{img.size[1]})"
-            img.load()
-            arr = np.asarray(img.convert("L"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the 28x28 check comes first
+            with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
+                if img.size != (SIDE, SIDE):
+                    return None, f"PNGs not 28x28 (e.g. {img.size[0]}x{img.size[1]})"
+                img.load()
+                arr = np.asarray(img.convert("L"))
+    except Image.DecompressionBombError:
+        return None, f"PNGs not 28x28 (e.g. one over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)"
     except Exception:  # Pillow raises many kinds on corrupt files
         return None, "damaged PNGs"
     return arr, None

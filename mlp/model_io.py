@@ -86,16 +86,21 @@ def check_param_headers(npz, name):
             if isinstance(dim, int):
                 if n != dim:
                     raise DataError(f"{name}: '{key}' has shape {shape}; its first dimension must be {dim}.")
-            elif sizes.setdefault(dim, n) != n:
+                continue
+            if dim not in sizes:
+                _check_size(dim, n, name)
+            if sizes.setdefault(dim, n) != n:
                 raise DataError(f"{name}: parameter shapes do not fit together ('{key}' is {shape}, "
                                 f"{dim} = {sizes[dim]}).")
-    for dim, const in SIZE_LIMITS.items():
-        cap, label = limit(const)
-        if not 1 <= sizes[dim] <= cap:
-            what = {"F": "inputs", "H": "hidden units", "K": "classes"}[dim]
-            raise DataError(f"{name}: the network has {sizes[dim]:,} {what} ({dim}); "
-                            f"1 to {cap:,} are accepted ({label}).")
     return sizes
+
+
+def _check_size(dim, n, name):
+    """Refuse F, H or K outside 1 .. its limit (mlp.limits.MAX_MODEL_INPUTS, MAX_HIDDEN, MAX_MODEL_CLASSES)."""
+    cap, label = limit(SIZE_LIMITS[dim])
+    if not 1 <= n <= cap:
+        what = {"F": "inputs", "H": "hidden units", "K": "classes"}[dim]
+        raise DataError(f"{name}: the network has {n:,} {what} ({dim}); 1 to {cap:,} are accepted ({label}).")
 
 
 def _text_header(npz, key, const, name):

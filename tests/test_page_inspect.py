@@ -214,7 +214,7 @@ def test_your_letter_is_classified_and_shown(shipped):
         assert any(c.startswith(title) for c in steps), (title, steps)
     heading = [m.value for m in at.markdown if "reads it as" in m.value]
     assert len(heading) == 1 and re.search(r"\*\*[A-J]\*\* \(\d+%\)", heading[0])
-    assert sum(v["probability"] for v in chart_with(at, "letter", "probability")) == pytest.approx(1.0, abs=1e-5)
+    assert sum(v["probability"] for v in chart_with(at, "class", "probability")) == pytest.approx(1.0, abs=1e-5)
     assert captions_matching(at, re.compile(r"^#\d+ h=\d+\.\d\d$"))  # the units that fired most
 
 

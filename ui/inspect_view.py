@@ -283,25 +283,6 @@ def outgoing_chart(outgoing, height=260):
     ).properties(height=height)
 
 
-def probability_chart(probs, height=280):
-    """Bar chart of the network's probabilities for A..J, the predicted letter highlighted."""
-    best = int(np.argmax(probs))
-    probs = np.asarray(probs, float)
-    df = pd.DataFrame({"letter": list(LETTERS[: len(probs)]), "probability": probs,
-                       "predicted": [i == best for i in range(len(probs))],
-                       "label": [f"{q:.0%}" if q >= 0.005 else "" for q in probs]})  # no wall of "0%"
-    bars = alt.Chart(df).mark_bar().encode(
-        x=alt.X("letter:N", sort=list(LETTERS), title="letter",
-                axis=alt.Axis(labelAngle=0, labelOverlap=False, **AXIS)),
-        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability",
-                axis=alt.Axis(format=".0%", **AXIS)),
-        color=alt.condition(alt.datum.predicted, alt.value(POSITIVE), alt.value("#9ecae1")),
-        tooltip=["letter", alt.Tooltip("probability:Q", format=".1%")],
-    )
-    text = bars.mark_text(dy=-8, fontSize=13).encode(text="label:N")
-    return (bars + text).properties(height=height)
-
-
 # ----- chart specs, cached (building and validating an Altair chart costs tens of ms per run) ----
 
 
@@ -323,6 +304,3 @@ def per_class_spec(model_key: str, data_key: str, part: str, _per_class):
 def outgoing_spec(model_key: str, unit: int, _outgoing):
     return _spec(outgoing_chart(_outgoing))
 
-
-def probability_spec(probs):
-    return _spec(probability_chart(probs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -22,7 +23,7 @@ from lab.runs import (
     runs_table,
 )
 from mlp.model_io import Model
-from mlp.train import PRESETS, RECORD_KEYS, Hyper, Trainer
+from mlp.train import RECORD_KEYS, Hyper, Trainer
 
 
 def synthetic_split(n=300, seed=0):
@@ -206,10 +207,99 @@ def test_to_record_has_final_figures_and_test_accuracy():
     assert record.status == "finished" and record.run_id == 4 and record.data_name == "toy"
     tl, ta, vl, va = trainer.evaluate()
     assert record.final == {"train_loss": tl, "train_acc": ta, "valid_loss": vl, "valid_acc": va}
-    pred = np.argmax(np.maximum(x_te @ record.params.w_h + record.params.b_h, 0) @ record.params.w_o + record.params.b_o, 1)
-    assert record.test_acc == pytest.approx(np.mean(pred == y_te))
+    assert record.test_acc == pytest.approx(accuracy_here(record.params, x_te, y_te), abs=1e-12)
     assert record.train_seconds == pytest.approx(sum(r["seconds"] for r in trainer.history))
     assert record.history == trainer.history and record.history is not trainer.history
+
+
+def accuracy_here(params, x, y):
+    """Accuracy computed here, in float64: argmax of relu(x W_h + b_h) W_o + b_o against the labels."""
+    w_h, b_h, w_o, b_o = (np.asarray(getattr(params, k), np.float64) for k in ("w_h", "b_h", "w_o", "b_o"))
+    logits = np.maximum(np.asarray(x, np.float64) @ w_h + b_h, 0) @ w_o + b_o
+    return float(np.mean(np.argmax(logits, axis=1) == y))
+
+
+# --- a run records its own end --------------------------------------------------
+
+
+def test_the_call_that_ends_a_run_builds_its_record_once():
+    x_tr, y_tr, x_va, y_va, x_te, y_te = synthetic_split()
+
+    class Split:
+        x_test, y_test = x_te, y_te
+
+    live = LiveRun(Trainer(x_tr, y_tr, x_va, y_va, SMALL), 1, "toy", split=Split, clock=TickingClock(0.001))
+    builds, real = [], live.to_record
+    live.to_record = lambda: builds.append(1) or real()
+    while not live.finished:
+        assert live.record is None and live.final_record() is None  # nothing while the run goes on
+        live.advance(0.01)
+    record = live.record  # built by the advance that trained the last epoch
+    assert builds == [1] and record.status == "finished" and record.epochs_done == SMALL.epochs
+    assert live.final_record() is record and live.advance(1.0) == [] and builds == [1]
+    np.testing.assert_array_equal(record.params.w_h, live.trainer.params.w_h)
+    assert record.test_acc == pytest.approx(accuracy_here(record.params, x_te, y_te), abs=1e-12)
+    stopped = LiveRun(make_trainer(replace(SMALL, epochs=50)), 2, "toy", clock=TickingClock(0.001))
+    stopped.advance(0.01)
+    stopped.stop()  # Stop builds it too
+    assert stopped.record.status == "stopped" and stopped.record.epochs_done == stopped.trainer.epoch < 50
+
+
+def test_a_run_ended_by_a_thread_that_then_dies_is_recorded():
+    """The replaced script thread trains the last chunk and is stopped at its next Streamlit call (here:
+    it raises); the run is complete anyway, and another thread asking for it waits for the chunk."""
+    live = LiveRun(make_trainer(replace(SMALL, epochs=3)), 1, "toy", clock=TickingClock(0.001))
+    inside, got = threading.Event(), []
+    real_step = live.trainer.step
+
+    def step(max_batches=None):
+        inside.set()
+        return real_step(max_batches)
+
+    live.trainer.step = step
+
+    class Stopped(Exception):
+        """Streamlit's StopException, raised at the replaced thread's next Streamlit call."""
+
+    def next_streamlit_call():
+        raise Stopped
+
+    def replaced_thread():
+        try:
+            with live.lock:
+                live.advance(1e9)
+            next_streamlit_call()  # finish_run's st.session_state read: the thread ends here
+            got.append("the history was written")  # never reached
+        except Stopped:
+            pass
+
+    old = threading.Thread(target=replaced_thread)
+    old.start()
+    assert inside.wait(5)
+    asker = threading.Thread(target=lambda: got.append(live.final_record()))
+    asker.start()
+    old.join()
+    asker.join()
+    assert live.finished and got == [live.record]  # the asker waited for the chunk, then got the record
+    assert live.record.status == "finished" and live.record.epochs_done == 3
+
+
+def test_inside_epoch_and_what_step_does_there():
+    live = LiveRun(make_trainer(replace(SMALL, batch_size=16, epochs=10)), 1, "toy", clock=FakeClock())
+    assert not live.inside_epoch
+    live.advance(0.0)  # one mini-batch
+    live.pause()
+    assert live.inside_epoch and live.trainer.position == 16
+    live.step()
+    records = collect(live)
+    assert [r["epoch"] for r in records] == [1] and not live.inside_epoch and live.mode == "paused"
+    reference = make_trainer(replace(SMALL, batch_size=16, epochs=10))
+    reference.step_epoch()
+    np.testing.assert_array_equal(live.trainer.params.w_h, reference.params.w_h)  # that epoch finished, no more
+    live.step()
+    collect(live)
+    reference.step_epoch()
+    np.testing.assert_array_equal(live.trainer.params.w_h, reference.params.w_h)  # then one whole epoch
 
 
 def test_chance_level_note():
@@ -263,9 +353,11 @@ def test_runs_table_and_loaded_record():
 
     model = Model(trainer.params, SMALL, trainer.history)
     loaded = loaded_record(7, model, "m.npz", "toy", Split)
-    assert loaded.status == "loaded" and loaded.test_acc is not None and "m.npz" in loaded.label
-    run = RunRecord(1, PRESETS["assignment"], fake_history(2), "finished", "toy", final={"valid_acc": 0.9, "train_acc": 0.95},
-                    test_acc=0.91, wall_seconds=3.21)
+    assert loaded.status == "loaded" and "m.npz" in loaded.label
+    assert loaded.test_acc == pytest.approx(accuracy_here(model.params, x_te, y_te), abs=1e-12)
+    assert 0.1 < loaded.test_acc < 1  # one epoch of a learnable toy problem: better than chance, not perfect
+    run = RunRecord(1, Hyper(batch_size=None), fake_history(2), "finished", "toy",
+                    final={"valid_acc": 0.9, "train_acc": 0.95}, test_acc=0.91, wall_seconds=3.21)
     rows = runs_table([run, loaded])
     assert rows[0]["run"] == 1 and rows[0]["batch"] == "full" and rows[0]["valid acc"] == 0.9
     assert rows[0]["test acc"] == 0.91 and rows[0]["seconds"] == 3.21 and rows[0]["epochs"] == 2

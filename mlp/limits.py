@@ -55,3 +55,10 @@ MAX_LETTER_ASPECT = 50  # longest side / shortest side (a 1 x 40,000,000 strip i
 
 # --- a session's run history (ui.training) -------------------------------------------------------------------------
 MAX_RUNS = 20  # runs kept in a session's history
+
+# --- the class store (lab.class_store) -----------------------------------------------------------------------------
+MAX_CLASS_NAME_CHARS = 40  # a student's display name
+MAX_CLASS_TITLE_CHARS = 100  # an experiment's title
+MAX_CLASS_QUESTION_CHARS = 400  # an experiment's question to the class
+MAX_STORED_RUNS_PER_STUDENT = 100  # runs a student may keep in the class database
+MAX_STORED_WEIGHT_BYTES_PER_STUDENT = 64 * 2**20  # model files a student may keep there (a Quick demo's is ~0.8 MiB)

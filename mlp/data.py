@@ -424,7 +424,8 @@ def png_pixels(data):
                 if img.size != (SIDE, SIDE):
                     return None, f"PNGs not 28x28 (e.g. {img.size[0]}x{img.size[1]})"
                 img.load()
-                arr = np.asarray(img.convert("L"))
+                grey = img if img.mode == "L" else img.convert("L")
+                arr = np.frombuffer(grey.tobytes(), np.uint8).reshape(SIDE, SIDE)
     except Image.DecompressionBombError:
         return None, f"PNGs not 28x28 (e.g. one over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)"
     except Exception:  # Pillow raises many kinds on corrupt files
@@ -692,7 +693,7 @@ class TarWalker:
 
 def _letter_of(path):
     """'A'..'J' if ``path`` is .../A/x.png .. .../J/x.png, else None."""
-    parts = Path(path).parts
+    parts = path.rstrip("/").rsplit("/", 2)
     if len(parts) >= 2 and parts[-2] in LETTERS and parts[-1].lower().endswith(".png"):
         return parts[-2]
     return None
@@ -717,7 +718,7 @@ def load_tarball(source, name="notMNIST_small.tar.gz", *, budget=UPLOAD):
             keep = letter is not None and size <= limits.MAX_PNG_BYTES
             data = stream.padded(size, f"member {path!r}", keep)
             if letter is not None:
-                found.add(letter, Path(path).name, data,
+                found.add(letter, path.rsplit("/", 1)[-1], data,
                           None if keep else f"files over {size_text(limits.MAX_PNG_BYTES)} (mlp.limits.MAX_PNG_BYTES)")
     return found.dataset(budget)
 

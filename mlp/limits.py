@@ -13,8 +13,8 @@ Limits are read when a file is checked, so a test may lower one with
 MAX_FILE_BYTES = 200 * 2**20  # an uploaded file, as sent (Streamlit's upload limit too)
 MAX_UPLOAD_IMAGES = 600_000  # images in an uploaded .npz (the large notMNIST has ~530,000); 600,000 x 784 B = 449 MiB
 MAX_UPLOAD_DECODED_BYTES = 512 * 2**20  # all arrays of an uploaded .npz as they will sit in memory (uint8 images fit)
-MAX_UPLOAD_TAR_IMAGES = 50_000  # PNGs decoded from an uploaded .tar(.gz) (notMNIST_small has 18,724; 0.1-0.3 ms each)
-MAX_UPLOAD_TAR_MEMBERS = 60_000  # headers in an uploaded tar: files, folders, long-name and pax headers all count
+MAX_UPLOAD_TAR_IMAGES = 25_000  # PNGs decoded from an uploaded .tar(.gz) (notMNIST_small has 18,724; 0.2-0.5 ms each)
+MAX_UPLOAD_TAR_MEMBERS = 30_000  # headers in an uploaded tar: files, folders, long-name and pax headers all count
 MAX_EXPANDED_BYTES = 1 * 2**30  # bytes an uploaded archive's compressed stream may inflate to
 
 # --- data sets: files in the data folder (put there by the server's owner) and command-line paths -------------------

@@ -8,6 +8,7 @@ from mlp.core import LETTERS
 from mlp.data import DataError
 from ui.data_source import data_source_picker
 from ui.router import ensure_router
+from ui.text import MAX_MESSAGE, plain
 
 ensure_router()
 
@@ -47,7 +48,7 @@ import in a notebook, or run from the command line.
 try:
     dataset = data_source_picker()
 except DataError as exc:
-    st.error(str(exc))
+    st.error(plain(exc, MAX_MESSAGE))
     dataset = None
 
 if dataset is not None:
@@ -57,7 +58,7 @@ if dataset is not None:
     cols[0].metric("Images", f"{len(dataset):,}")
     cols[1].metric("Letters", "A to J")
     cols[2].metric("Per letter", f"{counts.min():,} to {counts.max():,}")
-    st.caption(f"The first {SAMPLES_PER_LETTER} images of each letter in **{dataset.name}** "
+    st.caption(f"The first {SAMPLES_PER_LETTER} images of each letter in **{plain(dataset.name)}** "
                "(28 x 28 pixels, enlarged); one row per letter, A at the top.")
     grid = sample_grid(f"{dataset.name}:{len(dataset)}", dataset.images, dataset.labels)
     st.image(grid, width=grid.shape[1])

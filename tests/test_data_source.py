@@ -26,7 +26,7 @@ def caption_text(at):
 def test_embedded_set_is_used_by_default(data_dir):
     at = AppTest.from_file(HOME, default_timeout=30).run()
     assert not at.exception
-    assert "In use: **letters.npz**: 120 images" in caption_text(at)
+    assert "In use: **letters\\.npz**: 120 images" in caption_text(at)
     assert at.sidebar.selectbox[0].options == ["Embedded letters (letters.npz)"]
 
 
@@ -34,9 +34,9 @@ def test_real_file_in_data_dir_comes_first(data_dir):
     images, labels = blob_letters(60, seed=1)
     np.savez(data_dir / "notMNIST.npz", images=images, labels=labels)
     at = AppTest.from_file(HOME, default_timeout=30).run()
-    assert "In use: **notMNIST.npz**: 60 images" in caption_text(at)
+    assert "In use: **notMNIST\\.npz**: 60 images" in caption_text(at)
     at.sidebar.selectbox[0].select("Embedded letters (letters.npz)").run()
-    assert "In use: **letters.npz**: 120 images" in caption_text(at)
+    assert "In use: **letters\\.npz**: 120 images" in caption_text(at)
 
 
 def test_no_data_set_is_explained(tmp_path, monkeypatch):
@@ -58,10 +58,10 @@ def test_upload_of_a_valid_set_is_used(data_dir):
     at.sidebar.get("file_uploader")[0].set_value(("mine.npz", npz_upload(images=images, labels=labels), "application/octet-stream"))
     at.run()
     assert not at.exception
-    assert "In use: **mine.npz**: 80 images" in caption_text(at)
+    assert "In use: **mine\\.npz**: 80 images" in caption_text(at)
     assert at.sidebar.selectbox[0].value == "Uploaded (mine.npz)"
     at.sidebar.selectbox[0].select("Embedded letters (letters.npz)").run()  # can switch back
-    assert "In use: **letters.npz**: 120 images" in caption_text(at)
+    assert "In use: **letters\\.npz**: 120 images" in caption_text(at)
 
 
 @pytest.mark.parametrize(
@@ -80,9 +80,9 @@ def test_bad_upload_is_refused_and_the_session_goes_on(data_dir, content, messag
     assert not at.exception
     errors = " ".join(e.value for e in at.sidebar.error)
     assert "The upload was refused" in errors and message in errors
-    assert "In use: **letters.npz**: 120 images" in caption_text(at)
+    assert "In use: **letters\\.npz**: 120 images" in caption_text(at)
     at.run()  # still working on the next rerun
-    assert "In use: **letters.npz**" in caption_text(at)
+    assert "In use: **letters\\.npz**" in caption_text(at)
 
 
 def test_home_shows_a_sample_grid_of_the_set_in_use(data_dir):

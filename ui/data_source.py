@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from mlp.data import EMBEDDED_FILE, DataError, data_dir, find_data_files, load_bytes, load_dataset, split_dataset
+from ui.text import MAX_MESSAGE, plain
 
 UPLOAD_KEY = "upload"  # session_state: {"digest", "name"} of the session's uploaded data set
 CHOICE_KEY = "data_choice"  # session_state: the label of the chosen source
@@ -118,12 +119,12 @@ def data_source_picker(container=None):
             if st.session_state[SEEN_KEY]["error"] is None:
                 st.rerun()  # redraw the chooser with the upload selected
         if uploaded is not None and st.session_state[SEEN_KEY]["error"]:
-            st.error(st.session_state[SEEN_KEY]["error"])
+            st.error(plain(st.session_state[SEEN_KEY]["error"], MAX_MESSAGE))
         try:
             _, dataset = current_dataset()
         except DataError as exc:
-            st.error(str(exc))
+            st.error(plain(exc, MAX_MESSAGE))
             return None
         skipped = f", {dataset.skipped} unreadable skipped" if dataset.skipped else ""
-        st.caption(f"In use: **{dataset.name}**: {len(dataset):,} images{skipped}")
+        st.caption(f"In use: **{plain(dataset.name)}**: {len(dataset):,} images{skipped}")
         return dataset

@@ -84,7 +84,7 @@ def apply_preset(name):
 
 
 def preset_buttons(n_train, disabled=False):
-    cols = st.columns([1, 1, 4], vertical_alignment="center")
+    cols = st.columns([1.6, 1.5, 2.9], vertical_alignment="center")  # labels whole at 1024 px
     for col, name in zip(cols, ("assignment", "quick")):
         h = PRESETS[name]
         col.button(
@@ -108,7 +108,7 @@ def settings_widgets(n_train, disabled=False):
         c[2].slider("Momentum γ", *MOMENTUM_RANGE, step=0.01, key=W["momentum"], **kw,
                     help="v ← γ·v + α·g; w ← w − v. 0 is plain gradient descent.")
         c[3].slider("Epochs", *EPOCHS_RANGE, key=W["epochs"], **kw, help="Passes over the training set.")
-        c = st.columns(4, gap="medium", vertical_alignment="bottom")
+        c = st.columns([1.25, 1, 1, 1.25], gap="medium", vertical_alignment="bottom")
         full = c[0].toggle("Full batch", key=W["full"], **kw,
                            help="On: one update per epoch on all training images (the report). "
                                 "Off: mini-batches of the size on the right, shuffled each epoch.")

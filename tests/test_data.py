@@ -66,6 +66,8 @@ def test_png_folder_skips_and_counts_unreadable(png_folder):
     root, images, labels = png_folder
     ds = load_dataset(root)
     assert len(ds) == 20 and ds.skipped == 2
+    assert dict(ds.skip_reasons) == {"empty files": 1, "damaged PNGs": 1}
+    assert ds.skipped_text in ("2 skipped (1 empty files; 1 damaged PNGs)", "2 skipped (1 damaged PNGs; 1 empty files)")
     # ordered A..J, then file name: every A first
     assert list(ds.labels) == sorted(labels)
     first_a = images[labels == 0][0]
@@ -87,6 +89,7 @@ def test_tarball_skips_and_counts_unreadable(png_folder, tmp_path):
     root, _, labels = png_folder
     ds = load_dataset(make_tarball(root, tmp_path / "notMNIST_small.tar.gz"))
     assert len(ds) == 20 and ds.skipped == 2
+    assert dict(ds.skip_reasons) == {"empty files": 1, "damaged PNGs": 1}
     np.testing.assert_array_equal(ds.labels, np.sort(labels))
     np.testing.assert_array_equal(ds.images, load_dataset(root).images)
 
@@ -230,3 +233,43 @@ def test_real_notmnist_small(real_data_path):
     ds = load_dataset(real_data_path)
     assert len(ds) == 18724 and ds.skipped == 0
     assert ds.class_counts().tolist() == [1872, 1873, 1873, 1873, 1873, 1872, 1872, 1872, 1872, 1872]
+
+
+def test_png_folder_checks_sizes_before_reading(png_folder, monkeypatch):
+    root, _, _ = png_folder
+    big = Image.new("L", (300, 200))
+    big.save(root / "C" / "wide.png")
+    (root / "D" / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 3000)
+    monkeypatch.setattr(limits, "MAX_PNG_BYTES", 2000)
+    ds = load_dataset(root)
+    assert len(ds) == 20
+    assert dict(ds.skip_reasons) == {
+        "empty files": 1, "damaged PNGs": 1, "PNGs not 28x28 (e.g. 300x200)": 1,
+        "files over 2,000 bytes (mlp.limits.MAX_PNG_BYTES)": 1,
+    }
+
+
+def test_image_caps_for_uploads_and_the_data_folder(png_folder, tmp_path, monkeypatch):
+    images, labels = blob_letters(40)
+    blob = npz_bytes(images=images, labels=labels)
+    monkeypatch.setattr(limits, "MAX_UPLOAD_IMAGES", 30)
+    msg = refused(blob, r"'images' declares 40 images; the limit for an upload is 30 \(mlp.limits.MAX_UPLOAD_IMAGES\)")
+    assert msg.endswith(".")
+    (tmp_path / "notMNIST.npz").write_bytes(blob)
+    assert len(load_dataset(tmp_path / "notMNIST.npz")) == 40  # the data folder's cap is larger
+    monkeypatch.setattr(limits, "MAX_OWNER_IMAGES", 30)
+    refused(tmp_path / "notMNIST.npz", r"the limit for a file in the data folder is 30 \(mlp.limits.MAX_OWNER_IMAGES\)")
+    root, _, _ = png_folder
+    monkeypatch.setattr(limits, "MAX_OWNER_IMAGES", 10)
+    refused(root, r"holds more than 10 images; .*MAX_OWNER_IMAGES")
+    monkeypatch.setattr(limits, "MAX_UPLOAD_TAR_IMAGES", 10)
+    tgz = make_tarball(root, tmp_path / "t.tar.gz").read_bytes()
+    refused(tgz, r"holds more than 10 images; the limit for an upload is 10 \(mlp.limits.MAX_UPLOAD_TAR_IMAGES\)")
+
+
+def test_uint8_images_are_not_copied_and_values_are_checked():
+    images, labels = blob_letters(30)
+    out, _ = data.check_arrays(images, labels)
+    assert np.shares_memory(out, images)
+    with pytest.raises(DataError, match=r"dtype int16, expected uint8 pixel values 0..255 \(its values run from -1"):
+        data.check_arrays(images.astype(np.int16) - 1, labels)

@@ -151,3 +151,37 @@ def test_deep_greyscale_modes_are_scaled_not_clipped():
     assert np.all(np.diff(grey.ravel()) >= 0)  # still a ramp, not clipped to white
     small = yl._to_grey(Image.fromarray(np.full((8, 8), 200, np.int32), "I"))  # 8-bit values stay as they are
     assert np.all(small == 200)
+
+
+def test_pixel_and_aspect_limits_are_read_from_the_header(monkeypatch):
+    from mlp import limits
+
+    monkeypatch.setattr(limits, "MAX_LETTER_PIXELS", 100 * 100)
+    with pytest.raises(DataError, match=r"200x100 = 0.0 million pixels; at most 0.0 million .*MAX_LETTER_PIXELS"):
+        yl.prepare_letter(render("A", size=(200, 100)), "wide.png")
+    monkeypatch.setattr(limits, "MAX_LETTER_PIXELS", 4096 * 4096)
+    with pytest.raises(DataError, match=r"1,200x20: its longer side is 60 times its shorter side; at most 50 .*ASPECT"):
+        yl.prepare_letter(render("A", size=(1200, 20), font_size=10, at=(0, 0)), "strip.png")
+
+
+def test_exif_orientation_is_applied_to_the_reduced_image():
+    img = Image.new("RGB", (2400, 1200), (255, 255, 255))
+    ImageDraw.Draw(img).text((900, 100), "L", fill=(0, 0, 0), font=ImageFont.load_default(size=900))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was turned: show it rotated 90 degrees clockwise
+    turned = yl.prepare_letter(encode(img, "JPEG", quality=90, exif=exif), "l.jpg")
+    plain = yl.prepare_letter(encode(img.transpose(Image.Transpose.ROTATE_270), "JPEG", quality=90), "l2.jpg")
+    assert turned.size == (2400, 1200)  # the file's own size
+    h, w = turned.steps[0].image.shape[:2]
+    assert h > w  # upright: portrait
+    assert corr(turned.letter, plain.letter) > 0.9
+
+
+def test_big_png_is_reduced_before_conversion():
+    """A 4000x3000 palette PNG: decoded, reduced by a whole factor (7), then converted: the steps stay small."""
+    img = Image.open(io.BytesIO(render("G", size=(4000, 3000), at=(1200, 200), font_size=2400))).convert("P")
+    small = yl._reduced(img)
+    assert max(small.size) >= yl.WORK_SIDE and max(small.size) < 2 * yl.WORK_SIDE and small.mode in yl.REDUCIBLE
+    p = yl.prepare_letter(encode(img), "g.png")
+    ref = yl.prepare_letter(render("G", fg=255, bg=0), "g2.png")
+    assert p.size == (4000, 3000) and corr(p.letter, ref.letter) > 0.9

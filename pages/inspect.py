@@ -46,7 +46,7 @@ st.markdown(f"Showing {model.caption}. On the **{plain(dataset.name)}** {PARTS[p
 if ev.rescaled:
     st.caption(f"Its weights are so large that the forward pass overflows {model.params.w_h.dtype} for "
                f"{ev.rescaled:,} of these letters; their probabilities were computed with each layer scaled by a "
-               "power of two, which is exact for a ReLU network (ReLU(2^e z) = 2^e ReLU(z)).")
+               "power of two, which is exact for a ReLU network: ReLU(2ᵉz) = 2ᵉ ReLU(z).")
 
 tabs = st.tabs(["Hidden units", "Mistakes", "Confusion matrix", "Your own letter"])
 with tabs[0]:

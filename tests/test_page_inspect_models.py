@@ -157,6 +157,7 @@ def test_all_zero_weights(split):
     at = upload_letter(at, "a.png", letter_png("A"))
     assert_sane(at)
     assert any("No hidden unit fires" in i.value for i in at.info)
+    assert any("cannot tell: 10 letters tie at 10%" in t for t in texts(at))
 
 
 def test_weights_near_the_largest_float32(split):

@@ -92,9 +92,10 @@ def grid_pager(hidden):
 
 def units_section(model, split, data_key):
     params, hidden = model.params, model.params.sizes[1]
-    st.markdown(f"Each square is one of the **{hidden}** hidden units: its 784 input weights drawn as a 28x28 "
-                "picture. **Red** pixels make the unit fire when there is ink there, **blue** pixels hold it back, "
-                "white ones do not matter.")
+    which = "The square is the network's **only** hidden unit" if hidden == 1 else (
+        f"Each square is one of the **{hidden}** hidden units")
+    st.markdown(f"{which}: its 784 input weights drawn as a 28x28 picture. **Red** pixels make the unit fire when "
+                "there is ink there, **blue** pixels hold it back, white ones do not matter.")
     by, letter, mode = grid_controls()
     order = iv.unit_order(model.key, by, letter, params)
     tiles, scales = iv.weight_tiles(model.key, mode, params)
@@ -236,7 +237,11 @@ def your_letter_section(model):
     best = int(np.argmax(probs))
     y1, y2 = st.columns(2)
     with y1:
-        st.markdown(f"#### The network reads it as **{LETTERS[best]}** ({probs[best]:.0%})")
+        tied = int(np.sum(probs >= probs[best] * (1 - 1e-6)))
+        if tied > 1:  # e.g. no hidden unit fires and b_o = 0: every letter gets 1/10
+            st.markdown(f"#### The network cannot tell: {tied} letters tie at {probs[best]:.0%}")
+        else:
+            st.markdown(f"#### The network reads it as **{LETTERS[best]}** ({probs[best]:.0%})")
         st.altair_chart(probability_bars(probs, LETTERS, best, role="its answer", other="other letters", height=280,
                                          percent=True, legend=False, title="probability"), width="stretch")
     with y2:

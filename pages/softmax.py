@@ -75,17 +75,18 @@ def forward_steps(reveal, ex, letters):
     t = letters[ex.label]
     k = len(letters)
     reveal.step(0, "Softmax turns the logits into probabilities",
-                r"p_i = \frac{e^{o_i}}{\sum_{k=1}^{K} e^{o_k}}",
-                rows_table([(r"\mathbf o", ex.o, 2), (r"e^{\mathbf o}", ex.exp_o, 3),
-                            (rf"\mathbf p = e^{{\mathbf o}} / {num(ex.sum_exp)}", ex.p, 3)], letters),
+                rf"p_i = \frac{{e^{{o_i}}}}{{\sum_{{k=1}}^{{K}} e^{{o_k}}}}, \qquad \sum_{{k=1}}^{{K}} e^{{o_k}} = "
+                rf"{num(ex.sum_exp)}",
+                rows_table([(r"\mathbf o", ex.o, 2), (r"e^{\mathbf o}", ex.exp_o, 3), (r"\mathbf p", ex.p, 3)],
+                           letters),
                 note=f"One example, so o, p and y are 1 × {k} rows, one column per class (rows are examples on "
                      f"every page of the lab). The denominator is Σ_k e^(o_k) = {ex.sum_exp:.3f}. mlp.core.softmax "
                      "subtracts max(o) before exp; the result is the same (see Numerical stability below).")
     reveal.step(1, "Cross-entropy picks out the true class",
-                rf"L = -\sum_{{k=1}}^{{K}} y_k \log p_k = -\log p_c \qquad (\mathbf y \text{{ one-hot at the "
-                rf"true class }} c = \mathrm{{{t}}})",
+                r"L = -\sum_{k=1}^{K} y_k \log p_k = -\log p_c",
                 rows_table([(r"\mathbf y", ex.y, 0)], letters),
-                rf"L = -\log p_{{\mathrm{{{t}}}}} = -\log {num(ex.p[ex.label])} = {num(ex.loss, 4)}")
+                rf"L = -\log p_{{\mathrm{{{t}}}}} = -\log {num(ex.p[ex.label])} = {num(ex.loss, 4)}",
+                note=f"y is the one-hot row of the true class c = {t} (c is the class, y its one-hot row).")
     big = k > JACOBIAN_LATEX_MAX_K
     reveal.step(2, "The softmax Jacobian: every p_i depends on every o_j",
                 r"J_{ij} = \frac{\partial p_i}{\partial o_j} = p_i\,(\mathbf 1[i = j] - p_j) = "
@@ -107,10 +108,10 @@ def backward_steps(reveal, ex, letters):
                 rf"\frac{{\partial L}}{{\partial {pc}}} = -\frac{{1}}{{{num(ex.p[ex.label])}}} = {dc}")
     reveal.step(4, "Chain rule: add up every path from o_j to L",
                 r"\frac{\partial L}{\partial o_j} = \sum_{k=1}^{K} \frac{\partial L}{\partial p_k}\,"
-                rf"\frac{{\partial p_k}}{{\partial o_j}} = \frac{{\partial L}}{{\partial {pc}}}\, {row}",
-                rows_table([(rf"{row}\ \text{{(row {t} of }} J)", ex.jacobian[ex.label], 3),
-                            (rf"\partial L / \partial \mathbf o = {dc} \times {row}", ex.chain, 3)], letters),
-                note="Only row c of J survives, because ∂L/∂p is zero everywhere else.")
+                rf"\frac{{\partial p_k}}{{\partial o_j}} = \frac{{\partial L}}{{\partial {pc}}}\, {row} = {dc}\,{row}",
+                rows_table([(row, ex.jacobian[ex.label], 3), (r"\partial L / \partial \mathbf o", ex.chain, 3)],
+                           letters),
+                note=f"Only row c = {t} of J survives, because ∂L/∂p is zero everywhere else.")
     reveal.step(5, "Simplify: the terms k = j and k ≠ j",
                 aligned(r"\frac{\partial L}{\partial o_j} &= \underbrace{-\frac{y_j}{p_j}\,p_j(1-p_j)}_{k = j}"
                         r" + \underbrace{\sum_{k \neq j} -\frac{y_k}{p_k}\,(-p_k p_j)}_{k \neq j}",
@@ -139,8 +140,9 @@ def mse_section(logits, c, letters):
     """Beside dL/do = p - y: the gradient of a squared error on the softmax output, and where it vanishes."""
     st.header("Why cross-entropy, not a squared error")
     both, wrong = mse_vs_ce(logits, c), confidently_wrong(logits, c)
-    show(r"L_{\mathrm{CE}} = -\sum_k y_k \log p_k \Rightarrow \frac{\partial L_{\mathrm{CE}}}{\partial o_j} = p_j - y_j"
-         r"\qquad L_{\mathrm{SE}} = \tfrac12 \sum_k (p_k - y_k)^2 \Rightarrow \frac{\partial L_{\mathrm{SE}}}"
+    show(r"L_{\mathrm{CE}} = -\sum_k y_k \log p_k \quad\Rightarrow\quad \frac{\partial L_{\mathrm{CE}}}{\partial o_j}"
+         r" = p_j - y_j")
+    show(r"L_{\mathrm{SE}} = \tfrac12 \sum_k (p_k - y_k)^2 \quad\Rightarrow\quad \frac{\partial L_{\mathrm{SE}}}"
          r"{\partial o_j} = \sum_k (p_k - y_k)\, J_{kj}")
     show(rows_table([(r"\partial L_{\mathrm{CE}} / \partial \mathbf o", both.ce_grad, 3),
                      (r"\partial L_{\mathrm{SE}} / \partial \mathbf o", both.mse_grad, 3)], letters))
@@ -161,8 +163,8 @@ def fd_section(ex, letters):
     st.header("Check it with finite differences")
     fd = finite_difference_logits(ex.o, ex.label, eps=FD_EPS)
     show(r"n_j = \frac{L(\mathbf o + \varepsilon\,\mathbf e_j) - L(\mathbf o - \varepsilon\,\mathbf e_j)}{2\varepsilon}"
-         rf"\approx a_j = p_j - y_j, \qquad \varepsilon = {num(FD_EPS)}, \qquad \text{{relative error}} = "
-         r"\frac{|a_j - n_j|}{\max(|a_j| + |n_j|,\ 10^{-12})}")
+         rf"\approx a_j = p_j - y_j, \qquad \varepsilon = {num(FD_EPS)}")
+    show(r"\text{relative error} = \frac{|a_j - n_j|}{\max(|a_j| + |n_j|,\ 10^{-12})}")
     st.table(pd.DataFrame({
         "class": list(letters),
         "analytic a = p_j − y_j": [fmt(v, ".10f") for v in fd.analytic],
@@ -188,18 +190,20 @@ def stability_section(ex, letters):
     ov = overflow_demo(ex.o, ex.label, scale)
     if kind == NAIVE:
         show(r"p_i = \frac{e^{s o_i}}{\sum_k e^{s o_k}}")
+        show(rf"\sum_k e^{{s o_k}} = {num(ov.naive_sum)}")
         show(rows_table([(r"s\,\mathbf o", ov.scaled, 1), (r"e^{s\mathbf o}", ov.naive_exp, 3),
-                         (rf"\mathbf p = e^{{s\mathbf o}} / {num(ov.naive_sum)}", ov.naive_p, 3)], letters))
+                         (r"\mathbf p", ov.naive_p, 3)], letters))
         if ov.naive_ok:
             st.success("The naive softmax is still fine at this scale: no $e^{so}$ overflowed.")
         else:
             st.error("Overflow: $e^{so}$ is larger than the largest float64 (about 1.8e308) once $so$ passes ~709.8, "
                      "so it becomes inf, and inf / inf = NaN.")
     else:
-        show(r"p_i = \frac{e^{s o_i - m}}{\sum_k e^{s o_k - m}}, \qquad m = \max_k s o_k = " + num(ov.scaled.max(), 1))
+        show(r"p_i = \frac{e^{s o_i - m}}{\sum_k e^{s o_k - m}}, \qquad m = \max_k s o_k = " + num(ov.scaled.max(), 1)
+             + r", \qquad \sum_k e^{s o_k - m} = " + num(ov.stable_sum))
         show(rows_table([(r"s\,\mathbf o", ov.scaled, 1), (r"s\,\mathbf o - m", ov.shifted, 1),
                          (r"e^{s\mathbf o - m}", ov.stable_exp, 3),
-                         (rf"\mathbf p = e^{{s\mathbf o - m}} / {num(ov.stable_sum)}", ov.stable_p, 3)], letters))
+                         (r"\mathbf p", ov.stable_p, 3)], letters))
         st.success("Cannot overflow, and right to rounding: the largest exponent is $e^0 = 1$ and the sum is between "
                    "1 and K (multiplying top and bottom by $e^{-m}$ does not change p). A probability far below the "
                    "largest can still underflow to 0: see the log below.")
@@ -236,8 +240,8 @@ def mistakes_section(ex, letters):
         show(aligned(rf"\text{{report:}}\quad & {m.report}", rf"\text{{correct:}}\quad & {m.correct}"))
     st.markdown("With your numbers:")
     fd = finite_difference_logits(ex.o, ex.label, eps=FD_EPS)
-    show(rows_table([(r"\text{report: } -y_j - y_j", ex.report_result, 0), (r"\text{correct: } p_j - y_j", ex.grad, 3),
-                     (r"\text{finite differences}", fd.numeric, 3)], letters))
+    show(rows_table([(r"\text{report } {-y_j - y_j}", ex.report_result, 0), (r"\text{correct } p_j - y_j", ex.grad, 3),
+                     (r"\text{finite diff.}", fd.numeric, 3)], letters))
 
 
 def main():

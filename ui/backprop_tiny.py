@@ -148,8 +148,8 @@ def gradient_check_section(params, x, labels, loss):
     st.header("Gradient check")
     rows, worst = check_gradients(params, x, labels, eps=GRADCHECK_EPS)
     show(r"n = \frac{L(w + \varepsilon) - L(w - \varepsilon)}{2\varepsilon} \approx a = \frac{\partial L}{\partial w}"
-         rf"\qquad \varepsilon = {num(GRADCHECK_EPS)} \qquad \text{{relative error}} = "
-         r"\frac{|a - n|}{\max(|a| + |n|,\ 10^{-12})}")
+         rf"\qquad \varepsilon = {num(GRADCHECK_EPS)}")
+    show(r"\text{relative error} = \frac{|a - n|}{\max(|a| + |n|,\ 10^{-12})}")
     st.caption("n: central difference of mlp.network.loss, a: mlp.core.backpropagation, for every entry w of every "
                "parameter (mlp.gradcheck.gradient_check; the max in the relative error keeps 0 / 0 away).")
     st.table(pd.DataFrame({

@@ -119,16 +119,25 @@ def show(tex):
     st.latex(tex + r"\,")
 
 
-def rows_table(rows, col_labels, corner=""):
+def rows_table(rows, col_labels, corner="", max_cols=5):
     r"""Row vectors stacked under one header of column labels (e.g. the class letters), a KaTeX array.
 
     rows: (label LaTeX, values (K,), digits) each; a label such as ``\mathbf p`` sits left of its row.
+    More than ``max_cols`` columns are cut into two blocks (A-E above F-J for K = 10), one under the other,
+    so that ten 3-decimal numbers and their labels fit a 1024-px screen with the sidebar open. Fixed
+    decimals (a tiny entry reads 0.000 or -0.000, an exact 0 reads 0); a x 10^e only from 1e6 up.
     """
-    head = " & ".join([corner] + [rf"\mathrm{{{c}}}" for c in col_labels])
-    body = [" & ".join([label] + [num(v, digits) for v in np.asarray(values).reshape(-1)])
-            for label, values, digits in rows]
-    return (r"\begin{array}{r|" + "r" * len(col_labels) + "}" + head + r" \\ \hline " + r" \\[2pt] ".join(body)
-            + r"\end{array}")
+    k = len(col_labels)
+    width = k if k <= max_cols else -(-k // 2)
+    blocks = []
+    for start in range(0, k, width):
+        part = slice(start, start + width)
+        head = " & ".join([corner] + [rf"\mathrm{{{c}}}" for c in col_labels[part]])
+        body = [" & ".join([label] + [num(v, digits, sci=abs(v) >= 1e6) for v in np.asarray(values, float)[part]])
+                for label, values, digits in rows]
+        blocks.append(r"\begin{array}{r|" + "r" * len(col_labels[part]) + "}" + head + r" \\ \hline "
+                      + r" \\[2pt] ".join(body) + r"\end{array}")
+    return blocks[0] if len(blocks) == 1 else r"\begin{gathered}" + r" \\[10pt] ".join(blocks) + r"\end{gathered}"
 
 
 # ---- lines that fit the screen ------------------------------------------------------------------------------

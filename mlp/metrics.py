@@ -26,11 +26,6 @@ def per_class_accuracy(cm):
         return np.where(totals > 0, np.diag(cm) / np.maximum(totals, 1), np.nan)
 
 
-def row_normalised(cm):
-    """Each row of the confusion matrix divided by its total (rows with no examples stay 0)."""
-    return cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-
-
 @dataclass(frozen=True)
 class Mistakes:
     """Misclassified examples, most confident first. All arrays (M,)."""

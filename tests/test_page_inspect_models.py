@@ -215,6 +215,15 @@ def test_a_refused_model_leaves_the_previous_one(split, case, monkeypatch):
     assert reads == ["good.npz", "bad.npz"]
 
 
+def test_the_same_model_file_again_is_the_current_model_again(split):
+    first, second = file_of(params(3)), file_of(params(4))
+    at = upload_model(upload_model(run_page(), "a.npz", first), "b.npz", second)
+    assert any("784-4-10 network loaded in this session" in t for t in texts(at))
+    at = upload_model(at, "a_again.npz", first)
+    assert any("784-3-10 network loaded in this session" in t for t in texts(at))
+    assert at.session_state[keys.INSPECT_MODEL_FILE].value is None  # the session's current model holds it, once
+
+
 def test_a_refused_model_with_no_model_before(split):
     at = upload_model(run_page(), "bad.npz", bad_files()["a NaN weight"][0])
     assert any("model file was refused" in e.value for e in at.error)

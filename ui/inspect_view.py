@@ -55,26 +55,28 @@ class UploadMemo:
     error: str | None  # the refusal (a DataError's message), or None
 
 
-def read_once(key, upload, read):
+def read_once(key, upload, read, keep=True):
     """``read(bytes, name)`` of an uploaded file, once per content per session: (UploadMemo, new upload?).
 
     ``st.session_state[key]`` keeps the last result with the SHA-256 of the file's bytes: a rerun with the
     same upload (same file_id) hashes nothing; another upload of the same bytes is not read again. A
     DataError from ``read`` is kept as the refusal, so a refused file is not parsed again on every rerun.
+    ``keep=False`` keeps only the digest and the refusal, not the value (the caller takes it on a new
+    upload; the same bytes uploaded again are then read again).
     """
     memo = st.session_state.get(key)
     if memo is not None and memo.file_id == upload.file_id:
         return memo, False
     data = upload.getvalue()
     digest = hashlib.sha256(data).hexdigest()
-    if memo is not None and memo.sha256 == digest:
+    if memo is not None and memo.sha256 == digest and (keep or memo.error is not None):
         memo = replace(memo, file_id=upload.file_id)
     else:
         try:
             memo = UploadMemo(upload.file_id, digest, read(data, upload.name), None)
         except DataError as exc:
             memo = UploadMemo(upload.file_id, digest, None, str(exc))
-    st.session_state[key] = memo
+    st.session_state[key] = memo if keep else replace(memo, value=None)
     return memo, True
 
 
@@ -113,7 +115,7 @@ def model_uploader():
                                 type=["npz"], key=keys.INSPECT_MODEL_UPLOAD)
     if uploaded is None:
         return None
-    memo, new = read_once(keys.INSPECT_MODEL_FILE, uploaded, load_lab_model)
+    memo, new = read_once(keys.INSPECT_MODEL_FILE, uploaded, load_lab_model, keep=False)  # the session holds it
     if memo.error is not None:
         st.error("Refused: see the message on the page.")
         return f"The model file was refused: {plain(memo.error, MAX_MESSAGE)}"

@@ -184,3 +184,29 @@ def test_grading_is_deterministic():
     a = grade_functions({"softmax": lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True)})
     b = grade_functions({"softmax": lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True)})
     assert a.card() == b.card() and "no_max_shift" in a.diagnoses()
+
+
+def test_heatmap_points_at_the_wrong_blocks():
+    report = grade(replace("d_h = (d_o @ w_o.T) * (z_h > 0)", "d_h = (d_o @ w_o.T) * relu(z_h)"), "backpropagation")
+    wrong = {c["block"] for c in report.heatmap if not c["passed"]}
+    assert wrong == {"W_h", "b_h"}
+    assert all(c["rel_error"] < 1e-12 for c in report.heatmap if c["block"] in ("W_o", "b_o"))
+    report = grade(replace("dbo = d_o.sum(axis=0, keepdims=True)", "dbo = d_o.sum(axis=0)"), "backpropagation")
+    assert {c["block"] for c in report.heatmap if c["rel_error"] is None} == {"b_o"}
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    from lab.__main__ import main
+
+    good, bad = tmp_path / "good.py", tmp_path / "bad.py"
+    good.write_text(CORRECT)
+    bad.write_text(replace("dwo = h.T @ d_o", "dwo = z_h.T @ d_o"))
+    assert main(["check", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("PASS ") == 41 and "41/41 checks passed; exercises passed: 8/8" in out
+    assert main(["check", str(bad), "--only", "backpropagation"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  backpropagation" in out and DIAGNOSES["pre_for_post"] in out and "relu " not in out
+    assert main(["check", str(bad), "--only", "relu,softmax"]) == 0
+    assert main(["check", str(tmp_path / "missing.py")]) == 2
+    assert main(["check", str(good), "--only", "nonsense"]) == 2

@@ -39,7 +39,7 @@ def run(at, code=None):
 
 
 def failures(at):
-    return [m.value for m in at.markdown if m.value.startswith("❌")]
+    return [m.value for m in at.markdown if m.value.startswith(":red[**FAIL**]")]
 
 
 def summary(at):
@@ -61,9 +61,9 @@ def test_wrong_softmax_gets_the_overflow_diagnosis_then_the_fix_passes():
     text = " ".join(failures(at))
     assert "logits up to" in text and "exp overflowed" in text
     table = at.dataframe[0].value
-    assert set(table["exercise"]) == {"softmax"} and "❌" in set(table[""])
+    assert set(table["exercise"]) == {"softmax"} and "FAIL" in set(table["result"])
     at = run(at, GOOD_SOFTMAX)
-    assert not failures(at) and set(at.dataframe[0].value[""]) == {"✅"}
+    assert not failures(at) and set(at.dataframe[0].value["result"]) == {"pass"}
     assert "exercises passed\\:\u2060 1\\/1" in summary(at)
 
 
@@ -83,7 +83,7 @@ def test_run_all_with_every_solution_and_the_backprop_heatmap():
     at.button(key="ex_run_all").click().run()
     assert not at.exception and not failures(at)
     table = at.dataframe[0].value
-    assert list(dict.fromkeys(table["exercise"])) == list(NAMES) and set(table[""]) == {"✅"}
+    assert list(dict.fromkeys(table["exercise"])) == list(NAMES) and set(table["result"]) == {"pass"}
     assert len(heat_cells(at)) == 6 * 4
 
 
@@ -95,7 +95,7 @@ def test_course_report_button_catches_both_writes_and_draws_the_heatmap():
     assert "prediction" in text and "line 18" in text and "o\\[o \\>\\= 0\\] \\= 1" in text
     cells = heat_cells(at)
     assert len(cells) == 6 * 4 and {c["block"] for c in cells} == {"W_o", "b_o", "W_h", "b_h"}
-    assert all(c["label"] != "shape" and c["log10"] < -6 for c in cells)  # its gradients are right
+    assert all(c["verdict"] == "right" for c in cells)  # its gradients are right
 
 
 def heat_cells(at):
@@ -123,7 +123,7 @@ def test_without_bubblewrap_only_a_loopback_server_runs_code(monkeypatch):
     monkeypatch.setattr(sb, "LOOPBACK", sb.LOOPBACK + ("",))  # AppTest's address counts as loopback here
     at = run(choose(page(), "softmax"), GOOD_SOFTMAX)
     assert "without a sandbox" in " ".join(e.value for e in at.warning)
-    assert not failures(at) and set(at.dataframe[0].value[""]) == {"✅"}
+    assert not failures(at) and set(at.dataframe[0].value["result"]) == {"pass"}
 
 
 def test_infinite_loop_is_stopped_and_the_page_keeps_working(monkeypatch):
@@ -132,7 +132,7 @@ def test_infinite_loop_is_stopped_and_the_page_keeps_working(monkeypatch):
     assert not at.exception
     assert "time limit" in " ".join(e.value for e in at.error)
     at = run(at, "import numpy as np\n\ndef relu(x):\n    return np.maximum(x, 0)\n")
-    assert not failures(at) and set(at.dataframe[0].value[""]) == {"✅"}
+    assert not failures(at) and set(at.dataframe[0].value["result"]) == {"pass"}
 
 
 def test_another_session_is_graded_while_a_hostile_one_runs(monkeypatch):
@@ -144,7 +144,7 @@ def test_another_session_is_graded_while_a_hostile_one_runs(monkeypatch):
     start = time.monotonic()
     at = run(choose(page(), "softmax"), GOOD_SOFTMAX)
     took = time.monotonic() - start
-    assert not failures(at) and set(at.dataframe[0].value[""]) == {"✅"}
+    assert not failures(at) and set(at.dataframe[0].value["result"]) == {"pass"}
     assert hostile.is_alive() or took < 6.0
     hostile.join(20)
 

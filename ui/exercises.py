@@ -57,7 +57,7 @@ def editor(name):
     st.html(EDITOR_CSS)
     with st.container(key="ex_editor"):
         st.text_area(f"Your `{name}` (all your exercises are run together, so `train_epoch` can call the others)",
-                     value=codes()[name], height=320, key=EDITOR.format(name), on_change=_save, args=(name,))
+                     value=codes()[name], height=280, key=EDITOR.format(name), on_change=_save, args=(name,))
 
 
 def learner_chunks():
@@ -67,14 +67,14 @@ def learner_chunks():
 def buttons(name, policy):
     """Run, Run all, Reset and the course report's button; each grades or resets and reruns."""
     off = policy.mode == "off"
-    cols = st.columns([1, 1, 1.3, 2.2])
+    cols = st.columns([1, 1, 1, 2.2])
     if cols[0].button("Run", type="primary", disabled=off, key="ex_run", icon=":material/play_arrow:"):
         _save(name)
         grade(learner_chunks(), [name], f"your {name}", policy)
     if cols[1].button("Run all", disabled=off, key="ex_run_all"):
         _save(name)
         grade(learner_chunks(), None, "all your exercises", policy)
-    if cols[2].button("Reset to the stub", key="ex_reset"):
+    if cols[2].button("Reset", key="ex_reset", help="Put the starter stub back into the editor"):
         codes()[name] = BY_NAME[name].stub
         st.session_state.pop(EDITOR.format(name), None)
         st.rerun()
@@ -89,10 +89,12 @@ def _fmt(x):
 
 
 def report_table(report):
-    frame = pd.DataFrame([{"": "✅" if r["passed"] else "❌", "exercise": r["exercise"], "check": r["check"],
-                           "max abs error": _fmt(r["max abs"]), "max rel error": _fmt(r["max rel"])}
+    frame = pd.DataFrame([{"result": "pass" if r["passed"] else "FAIL", "exercise": r["exercise"], "check": r["check"],
+                           "abs err": _fmt(r["max abs"]), "rel err": _fmt(r["max rel"])}
                           for r in report.rows()])
-    st.dataframe(frame, hide_index=True, width="stretch")
+    small = st.column_config.TextColumn(width="small")
+    st.dataframe(frame, hide_index=True, width="stretch",
+                 column_config={"result": small, "abs err": small, "rel err": small})
 
 
 def diagnoses(report):
@@ -100,31 +102,39 @@ def diagnoses(report):
     for c in report.checks:
         if not c.passed:
             text = " ".join(t for t in (c.message, c.hint) if t)
-            st.markdown(f"❌ **{plain(c.exercise)}: {plain(c.name, 120)}** — {plain(text, 900)}")
+            st.markdown(f":red[**FAIL**] **{plain(c.exercise)}: {plain(c.name, 120)}** — {plain(text, 900)}")
+
+
+def _cell_label(rel):
+    if rel is None:
+        return "shape"
+    return "0" if rel == 0 else f"{rel:.0e}"
 
 
 def heatmap(report):
-    """Backpropagation: the relative error of each parameter block (columns) in each case (rows)."""
-    rows = [{"case": c["case"], "block": c["block"],
-             "log10": -17.0 if c["rel_error"] is not None and c["rel_error"] == 0 else
-             (math.log10(c["rel_error"]) if c["rel_error"] is not None and math.isfinite(c["rel_error"]) else 1.0),
-             "label": "shape" if c["rel_error"] is None else f"{c['rel_error']:.0e}"} for c in report.heatmap]
+    """Backpropagation: each parameter block (columns) in each case (rows), green when right, red when wrong,
+    labelled with its relative error max |yours - mlp| / max |mlp|."""
+    rows = [{"case": c["case"], "block": c["block"], "label": _cell_label(c["rel_error"]),
+             "verdict": "right" if c.get("passed") else ("wrong shape" if c["rel_error"] is None else "wrong")}
+            for c in report.heatmap]
     if not rows:
         return
     base = alt.Chart(pd.DataFrame(rows)).encode(
-        x=alt.X("block:N", sort=["W_o", "b_o", "W_h", "b_h"], title=None, axis=alt.Axis(orient="top", labelAngle=0)),
-        y=alt.Y("case:N", title=None, sort=None, axis=alt.Axis(labelLimit=320)))
-    rect = base.mark_rect().encode(color=alt.Color("log10:Q", scale=alt.Scale(scheme="redyellowgreen", reverse=True,
-                                                                              domain=[-16, 0], clamp=True),
-                                                   title="log10 rel. error"))
+        x=alt.X("block:N", sort=["W_o", "b_o", "W_h", "b_h"], title=None,
+                axis=alt.Axis(orient="top", labelAngle=0, labelFontSize=13)),
+        y=alt.Y("case:N", title=None, sort=None, axis=alt.Axis(labelLimit=320, labelFontSize=12)))
+    colors = alt.Scale(domain=["right", "wrong", "wrong shape"], range=["#9bd3a6", "#f28b82", "#c4c4c4"])
+    rect = base.mark_rect(stroke="white").encode(color=alt.Color("verdict:N", scale=colors,
+                                                                 legend=alt.Legend(title=None, orient="bottom")))
     text = base.mark_text(fontSize=12).encode(text="label:N")
-    st.markdown("**Backpropagation: relative error of each block** (max |yours − mlp| / max |mlp|; "
-                "green is right, red is wrong, *shape* is a wrong shape)")
-    st.altair_chart((rect + text).properties(height=34 * len({r["case"] for r in rows}) + 20), width="stretch")
+    st.markdown("**Backpropagation, block by block**: the relative error of each gradient, "
+                "max |yours − mlp| / max |mlp|, in each case.")
+    st.altair_chart((rect + text).properties(height=alt.Step(30)), width="stretch")
 
 
 def show_result():
-    """The last run's report card: summary, table, diagnoses, heatmap, printed output."""
+    """The last run's report card: summary, table (largest absolute and relative errors), diagnoses, heatmap,
+    printed output."""
     if RESULT not in st.session_state:
         st.caption("Press Run to grade your function; nothing of yours runs in the server's process.")
         return

@@ -152,14 +152,15 @@ def block_results(got, want, c):
     return [compare_value(g, w, dtype, c.n, shape_hint=s) for g, w, s in zip(got, want, hints)]
 
 
-def heat_cells(case_name, got, want):
-    """Normwise relative error max|g - w| / max|w| of each block (None when its shape is wrong)."""
+def heat_cells(case_name, got, want, results):
+    """Per block: the normwise relative error max|g - w| / max|w| (None when its shape is wrong) and whether
+    the block passed its check."""
     cells = []
-    for block, g, w in zip(BLOCKS, got, want):
+    for block, g, w, r in zip(BLOCKS, got, want, results):
         rel = None
         if g.shape == w.shape:
             rel = errors(g, w)[0] / max(float(np.max(np.abs(w), initial=0.0)), 1e-300)
-        cells.append({"case": case_name, "block": block, "rel_error": rel})
+        cells.append({"case": case_name, "block": block, "rel_error": rel, "passed": bool(r[0])})
     return cells
 
 
@@ -195,7 +196,7 @@ def grade_case(fn, c):
         alt = block_results(got, other, c)
         results, want = (alt, other) if all(r[0] for r in alt) else (results, want)
     whole = whole_diagnosis(got, want, wrong_backprops(c), c.x.dtype.name, c.n)
-    return _summary_check(c, results, whole), heat_cells(c.name, got, want), out
+    return _summary_check(c, results, whole), heat_cells(c.name, got, want, results), out
 
 
 def central_differences(c, eps=1e-6):

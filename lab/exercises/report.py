@@ -44,7 +44,7 @@ class Check:
 class Report:
     """Every check of one grading run, the backpropagation heatmap and what went wrong outside the checks.
 
-    heatmap: rows {"case", "block", "rel_error"} (rel_error None when the block's shape is wrong).
+    heatmap: rows {"case", "block", "rel_error", "passed"} (rel_error None when the block's shape is wrong).
     skipped: exercises the file does not define. error: why the run itself failed (timeout, ...).
     """
 
@@ -170,4 +170,4 @@ def _check_from(c):
 def _cell_from(c):
     c = c if isinstance(c, dict) else {}
     return {"case": _text(c.get("case", "?"), 80), "block": _text(c.get("block", "?"), 10),
-            "rel_error": _float(c.get("rel_error"))}
+            "rel_error": _float(c.get("rel_error")), "passed": c.get("passed") is True}

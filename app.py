@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.present import exit_button, presenter_mode
 from ui.worker import worker_notice
 
 st.set_page_config(page_title="MLP lab: notMNIST from scratch", page_icon=":material/neurology:", layout="wide")
@@ -13,7 +14,11 @@ PAGES = [
     st.Page("pages/exercises.py", title="Exercises", icon=":material/edit_note:"),
     st.Page("pages/train.py", title="Training", icon=":material/model_training:"),
     st.Page("pages/inspect.py", title="Inspection", icon=":material/image_search:"),
+    st.Page("pages/class_page.py", title="Class", icon=":material/groups:", url_path="class"),
 ]
 
+page = st.navigation(PAGES)
 worker_notice()  # only under scripts/classroom.sh: a tab that lost its worker is told
-st.navigation(PAGES).run()
+presenter_mode()  # ?present=1 or the sidebar's switch: for a projector
+page.run()
+exit_button()

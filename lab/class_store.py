@@ -118,7 +118,8 @@ def make_engine(url=None):
         engine = sa.create_engine(url, connect_args={"timeout": 10})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    timeout = {"connect_timeout": 3} if url.startswith("postgres") else {}  # an unreachable server fails fast
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=timeout)
 
 
 def migrate(engine):

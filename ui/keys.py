@@ -43,3 +43,16 @@ CM_EPOCH = "cm_epoch"  # int, raised when the pickers move: a new heatmap key dr
 CM_CHART = "cm_chart_{}"  # the heatmap's key, .format(the CM_EPOCH value)
 YL_UPLOAD = "yl_upload"  # the letter image uploader
 YL_PREPARED = "yl_prepared"  # ui.inspect_view.UploadMemo: the prepared letter (or refusal) by the SHA-256 of its bytes
+
+
+# --- the class store and the Class page (all prefixed "class_")
+CLASS_TOKEN = "class_token"  # this browser's student token (from the cookie, or made when joining)
+CLASS_SET_COOKIE = "class_set_cookie"  # a token to write into the browser's cookie at the next draw
+CLASS_CODE = "class_code"  # the experiment this session joined (from ?class=CODE)
+CLASS_OUTBOX = "class_outbox"  # [(run payload, experiment code)] not yet written to the database
+CLASS_MESSAGES = "class_messages"  # [(kind, text)] of the store, shown once
+CLASS_SESSION_UID = "class_session_uid"  # a random id of this session: with the run number, a run's uid
+CLASS_TEACHER = "class_teacher"  # {code: teacher key} of the experiments this session may run
+CLASS_APPLIED = "class_applied"  # the experiment code whose settings the Training page took already
+CLASS_SHOW_KEY = "class_show_key"  # (code, key, return code) shown once after creating an experiment
+CLASS_PRESENT = "class_present"  # the presenter-mode toggle

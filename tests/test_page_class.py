@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
 from lab import class_store as cs
 
 PAGE = str(ROOT / "pages" / "class_page.py")

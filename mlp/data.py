@@ -259,6 +259,7 @@ class NpzReader:
 
     def __init__(self, fp, name, members_cap, decoded_cap, who, ratio_cap):
         self.name, self.decoded_cap, self.who, self.decoded, self.ratio_cap = name, decoded_cap, who, 0, ratio_cap
+        self.fp = fp
         members, directory = zip_directory(fp, name)
         _check_count(name, "the zip has", members, members_cap or limit("MAX_NPZ_MEMBERS"), who, " members")
         _check_count(name, "its zip directory is", directory, limit("MAX_ZIP_DIRECTORY_BYTES"), who, "bytes")
@@ -323,6 +324,7 @@ class NpzReader:
 
     def close(self):
         self.zf.close()
+        self.fp.close()
 
 
 def _check_count(name, what, had, cap_label, who, unit=""):
@@ -360,6 +362,8 @@ def open_npz(source, name, members_cap=None, decoded_cap=None, who="an upload", 
     fp = open_source(source, name, *file_cap, who)
     head = fp.read(6)
     fp.seek(0)
+    if head[:2] != b"PK":
+        fp.close()
     if head[:1] == b"\x80":
         raise DataError(f"{name}: is a Python pickle, which is never loaded (it could run code); {EXPECTED}.")
     if head == b"\x93NUMPY":
@@ -370,8 +374,10 @@ def open_npz(source, name, members_cap=None, decoded_cap=None, who="an upload", 
         return NpzReader(fp, name, members_cap, decoded_cap or limit("MAX_UPLOAD_DECODED_BYTES"), who,
                          limit("MAX_COMPRESSION_RATIO") if ratio else None)
     except DataError:
+        fp.close()
         raise
     except Exception as exc:  # zipfile raises BadZipFile, OSError, ValueError, struct.error, ...
+        fp.close()
         raise _npz_failure(name, exc) from None
 
 

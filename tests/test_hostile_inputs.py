@@ -526,11 +526,11 @@ def test_letter_bombs_are_refused_from_their_header(tmp_path, size, needles):
     refused(tmp_path, png_header_only(*size), "letter", "letter.png", *needles)
 
 
-def big_letter(size, mode="RGBA"):
-    img = Image.new(mode, size, (255, 255, 255, 255) if mode == "RGBA" else 255)
-    ImageDraw.Draw(img).text((size[0] // 4, size[1] // 8), "A", fill=(0, 0, 0, 255) if mode == "RGBA" else 0,
-                             font=ImageFont.load_default(size=size[1] * 3 // 4))
-    return img
+def big_letter(size):
+    """An RGBA letter A of ``size``, drawn small and scaled up (cheap to make)."""
+    img = Image.new("RGBA", (256, 256), (255, 255, 255, 255))
+    ImageDraw.Draw(img).text((64, 32), "A", fill=(0, 0, 0, 255), font=ImageFont.load_default(size=180))
+    return img.resize(size, Image.Resampling.NEAREST)
 
 
 def test_the_largest_accepted_letters_are_cheap(tmp_path):

@@ -50,7 +50,7 @@ MAX_SEED = 2**32 - 1  # seeds are 0 .. 2**32 - 1 (numpy's RandomState)
 
 # --- your own letter (lab.your_letter) -----------------------------------------------------------------------------
 MAX_LETTER_BYTES = 20 * 2**20  # a photo of a letter needs far less
-MAX_LETTER_PIXELS = 4096 * 4096  # width x height read from the header, before decoding (a JPEG is decoded reduced)
+MAX_LETTER_PIXELS = 4000 * 3000  # width x height from the header, before decoding: the worst (RGBA PNG) costs ~100 MB
 MAX_LETTER_ASPECT = 50  # longest side / shortest side (a 1 x 40,000,000 strip is refused)
 
 # --- a session's run history (ui.training) -------------------------------------------------------------------------
@@ -62,3 +62,8 @@ MAX_CLASS_TITLE_CHARS = 100  # an experiment's title
 MAX_CLASS_QUESTION_CHARS = 400  # an experiment's question to the class
 MAX_STORED_RUNS_PER_STUDENT = 100  # runs a student may keep in the class database
 MAX_STORED_WEIGHT_BYTES_PER_STUDENT = 64 * 2**20  # model files a student may keep there (a Quick demo's is ~0.8 MiB)
+
+# --- server: memory of the whole server process (lab.budget) ------------------------------------------------------
+MEMORY_BUDGET_FRACTION = 0.5  # of the machine's memory (MemTotal or a lower cgroup limit); MLP_LAB_MEMORY_BUDGET wins
+MEMORY_BUDGET_FALLBACK = 4 * 2**30  # the budget when /proc/meminfo cannot be read
+MAX_CACHED_UPLOAD_BYTES = 1 * 2**30  # decoded uploaded data sets held for all sessions (images + split)

@@ -513,7 +513,8 @@ def test_malformed_paused_runs_are_explained(tmp_path, change, needles):
 def test_letter_of_40_megapixels_with_alpha(tmp_path):
     bomb = png_zeros(6325, 6325)
     assert len(bomb) < 2 * 2**20
-    refused(tmp_path, bomb, "letter", "letter.png", "6,325x6,325 = 40.0 million pixels; at most 12.0 million", "mlp.limits.MAX_LETTER_PIXELS")
+    refused(tmp_path, bomb, "letter", "letter.png", "6,325x6,325 = 40.0 million pixels; at most 12.0 million",
+            "mlp.limits.MAX_LETTER_PIXELS")
 
 
 @pytest.mark.parametrize("size,needles", [

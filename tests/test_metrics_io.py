@@ -77,7 +77,8 @@ def test_cli_train_then_evaluate(tmp_path, capsys):
     text = capsys.readouterr().out
     assert code == 0
     assert text.count("epoch ") >= 3 and "final train accuracy" in text and "test accuracy" in text
-    assert load_model(out).hyper == Hyper(hidden=12, lr=0.1, momentum=0.9, epochs=3, batch_size=None, seed=521, dtype="float64")
+    want = Hyper(hidden=12, lr=0.1, momentum=0.9, epochs=3, batch_size=None, seed=521, dtype="float64")
+    assert load_model(out).hyper == want
     assert cli.main(["evaluate", "--model", str(out), "--data", str(data)]) == 0
     text = capsys.readouterr().out
     assert "test accuracy" in text and "true\\pred" in text and len(text.splitlines()) >= 13

@@ -72,7 +72,7 @@ def charts(at):
 
 
 def chart_with(at, *columns):
-    for spec, rows in charts(at):
+    for _spec, rows in charts(at):
         if rows and set(columns) <= set(rows[0]):
             return rows
     raise AssertionError(f"no chart with columns {columns} on the page")
@@ -205,6 +205,18 @@ def test_paging_the_weight_grid(shipped):
     assert by_c[0] == f"#{int(np.argmax(shipped.w_o[:, 2]))}"
 
 
+def probabilities_here(params, x_row):
+    """p = softmax(ReLU(x W_h + b_h) W_o + b_o) for one input (784,), written out here in float64, apart from mlp."""
+    x = np.asarray(x_row, np.float64)[None, :]
+    h = np.maximum(x @ params.w_h.astype(np.float64) + params.b_h, 0.0)
+    o = (h @ params.w_o.astype(np.float64) + params.b_o)[0]
+    e = np.exp(o - o.max())
+    return e / e.sum()
+
+
+VERDICT = re.compile(r"reads it as \*\*([A-J])\*\* \((\d+)%\)")
+
+
 def test_your_letter_is_classified_and_shown(shipped):
     at = run_page()
     at.file_uploader(key="yl_upload").set_value(("my_letter.png", letter_png("A"), "image/png")).run()
@@ -213,9 +225,29 @@ def test_your_letter_is_classified_and_shown(shipped):
     for title in ("Your image", "Greyscale", "Light on dark", "Ink box", "28x28 input"):
         assert any(c.startswith(title) for c in steps), (title, steps)
     heading = [m.value for m in at.markdown if "reads it as" in m.value]
-    assert len(heading) == 1 and re.search(r"\*\*[A-J]\*\* \(\d+%\)", heading[0])
+    assert len(heading) == 1 and VERDICT.search(heading[0])
     assert sum(v["probability"] for v in chart_with(at, "class", "probability")) == pytest.approx(1.0, abs=1e-5)
     assert captions_matching(at, re.compile(r"^#\d+ h=\d+\.\d\d$"))  # the units that fired most
+
+
+@pytest.mark.parametrize("ch, fg, bg", [("A", 0, 255), ("C", 0, 255), ("F", 255, 0), ("J", 0, 255)])
+def test_your_letter_verdict_is_the_most_probable_letter(shipped, ch, fg, bg):
+    """The letter the page names, its percentage and the chart's bars are the model's own probabilities for the
+    upload (computed here): the most probable letter, not any other."""
+    from lab.your_letter import prepare_letter
+
+    png = letter_png(ch, fg, bg)
+    p = probabilities_here(shipped, prepare_letter(png).x)
+    best = int(np.argmax(p))
+    at = run_page()
+    at.file_uploader(key="yl_upload").set_value((f"{ch}.png", png, "image/png")).run()
+    assert not at.exception and not at.error
+    (verdict,) = [VERDICT.search(m.value) for m in at.markdown if "reads it as" in m.value]
+    assert verdict.group(1) == LETTERS[best], (verdict.group(0), np.round(p, 3))
+    assert abs(int(verdict.group(2)) - 100 * p[best]) <= 0.51, (verdict.group(0), p[best])
+    bars = {v["class"]: v for v in chart_with(at, "class", "probability")}  # ui.charts.probability_bars
+    assert [bars[c]["probability"] for c in LETTERS] == pytest.approx(p, abs=1e-5)
+    assert [c for c in LETTERS if bars[c]["role"] == "its answer"] == [LETTERS[best]]  # the highlighted bar
 
 
 def test_a_text_file_gets_a_clear_message():
@@ -246,11 +278,13 @@ def test_session_model_and_model_upload(split, shipped):
     # a model file loaded in the sidebar becomes the session's model
     at2 = run_page()
     data = model_bytes(trainer.params, hyper, trainer.history)
-    at2.sidebar.file_uploader(key="inspect_model_upload").set_value(("small.npz", data, "application/octet-stream")).run()
+    upload = at2.sidebar.file_uploader(key="inspect_model_upload")
+    upload.set_value(("small.npz", data, "application/octet-stream")).run()
     assert not at2.exception
     assert "784-16-10 network loaded in this session" in markdown_text(at2)
     at3 = run_page()
-    at3.sidebar.file_uploader(key="inspect_model_upload").set_value(("junk.npz", b"not a zip", "application/octet-stream")).run()
+    upload = at3.sidebar.file_uploader(key="inspect_model_upload")
+    upload.set_value(("junk.npz", b"not a zip", "application/octet-stream")).run()
     assert any("model file was refused" in e.value for e in at3.error)
 
 
@@ -261,6 +295,7 @@ def test_letters_in_an_unseen_font_are_read_right(shipped):
     from lab.your_letter import prepare_letter
 
     for fg, bg in ((0, 255), (255, 0)):
-        read = [LETTERS[int(np.argmax(predict_one(shipped, prepare_letter(letter_png(ch, fg, bg)).x)))] for ch in LETTERS]
+        xs = [prepare_letter(letter_png(ch, fg, bg)).x for ch in LETTERS]
+        read = [LETTERS[int(np.argmax(predict_one(shipped, x)))] for x in xs]
         right = sum(a == b for a, b in zip(read, LETTERS))
         assert right >= 8, f"read {''.join(read)} for {LETTERS} ({'dark on light' if fg == 0 else 'light on dark'})"

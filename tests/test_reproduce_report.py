@@ -1,4 +1,11 @@
-"""The report's table, reproduced by the command line on the real notMNIST_small (runs in CI)."""
+"""The README's accuracy tables, reproduced by the command line (the slow runs are marked ``slow``; they run in CI).
+
+Each 200-epoch run is made once per test session (module-scoped fixtures) and several tests read it.
+Runs are deterministic for a fixed seed and BLAS on one machine; float32 matrix products may round
+differently with another BLAS or CPU, so the README's figures are asserted within ``TOL`` = 0.002
+(about 5 of the 2,724 real test images, 12 of the 6,000 validation images). The Assignment preset with
+500 instead of 1000 hidden units gave 0.9706 / 0.9125 (train / valid) on the real set: outside ``TOL``.
+"""
 
 import re
 import subprocess
@@ -8,7 +15,17 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-REPORT_TRAIN, REPORT_VALID = 0.9768, 0.9128
+from mlp.train import PRESETS
+
+TOL = 0.002  # the README states this tolerance
+REPORT_TRAIN, REPORT_VALID = 0.9768, 0.9128  # the course report's final accuracies (no test accuracy there)
+README_REAL = {  # README, "Command line": final train, final validation, test accuracy on notMNIST_small
+    "float32": (0.9764, 0.9135, 0.9130),
+    "float64": (0.9764, 0.9137, 0.9130),
+}
+README_EMBEDDED = (0.9926, 0.9575, 0.9593)  # README, "Data": --preset assignment (float32) on data/letters.npz
+README_FAITHFULNESS = 0.9152  # README, "Data": trained on all embedded letters, read on the real notMNIST_small
+REAL_SPLIT = (10000, 6000, 2724)  # the report's split of notMNIST_small's 18,724 images
 
 # Runs ``python -m mlp ...`` and prints the process's own peak resident memory (KiB) to stderr at exit.
 # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the forking parent (pytest,
@@ -21,25 +38,93 @@ PEAK_WRAPPER = (
     "    print('peak_kib', re.search(r'VmHWM:\\s+(\\d+)', status).group(1), file=sys.stderr)\n"
 )
 
+
 def run_assignment(data_path, dtype):
+    """``python -m mlp train --preset assignment`` -> dict of what it printed: accuracies, split sizes, settings."""
     args = ["train", "--data", str(data_path), "--preset", "assignment", "--dtype", dtype]
     proc = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *args], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    assert len(re.findall(r"^epoch +\d+/200 ", out, re.M)) == 200  # a line per epoch
-    m = re.search(r"final train accuracy ([\d.]+), validation accuracy ([\d.]+)", out)
-    peak_mib = int(re.search(r"peak_kib (\d+)", proc.stderr).group(1)) / 1024
-    return float(m.group(1)), float(m.group(2)), peak_mib, out
+    final = re.search(r"final train accuracy ([\d.]+), validation accuracy ([\d.]+)", out)
+    test = re.search(r"^test accuracy ([\d.]+) ", out, re.M)
+    sizes = re.search(r"^train/valid/test: (\d+)/(\d+)/(\d+); (.*)$", out, re.M)
+    assert final and test and sizes, out[-2000:]
+    run = {"train": float(final.group(1)), "valid": float(final.group(2)), "test": float(test.group(1)),
+           "split": tuple(int(sizes.group(i)) for i in (1, 2, 3)), "hyper": sizes.group(4),
+           "epoch_lines": len(re.findall(r"^epoch +\d+/200 ", out, re.M)),
+           "peak_mib": int(re.search(r"peak_kib (\d+)", proc.stderr).group(1)) / 1024, "out": out}
+    print(f"{data_path.name} {dtype}: train {run['train']} valid {run['valid']} test {run['test']} "
+          f"peak {run['peak_mib']:.0f} MiB")
+    return run
+
+
+@pytest.fixture(scope="module")
+def real_runs(real_data_path):
+    """The Assignment preset on the real notMNIST_small, float32 and float64, each run at most once."""
+    cache = {}
+
+    def get(dtype):
+        if dtype not in cache:
+            cache[dtype] = once(run_assignment, real_data_path, dtype)
+        return cache[dtype]()
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def embedded_run():
+    return run_assignment(ROOT / "data" / "letters.npz", "float32")
+
+
+def once(fn, *args):
+    """Call fn(*args) now; return a function that gives its result, or fails again with its error (never reruns it)."""
+    try:
+        result = fn(*args)
+    except AssertionError as exc:
+        message = f"the run failed (reported once, not rerun): {exc}"
+        return lambda: pytest.fail(message)
+    return lambda: result
+
+
+def test_assignment_preset_is_the_reports_recipe():
+    """Literally the course report's recipe: H = 1000, alpha 0.1, gamma 0.9, 200 full-batch epochs, seed 521."""
+    p = PRESETS["assignment"]
+    assert (p.hidden, p.lr, p.momentum, p.epochs, p.batch_size, p.seed) == (1000, 0.1, 0.9, 200, None, 521)
+    assert p.dtype == "float32"  # the README's first row is the float32 fast path
+
+
+def assert_ran_the_recipe(run):
+    """The CLI says what it ran: every epoch printed, and the settings line is the report's recipe."""
+    assert run["epoch_lines"] == 200, run["out"][-500:]
+    for field in ("hidden=1000", "lr=0.1", "momentum=0.9", "epochs=200", "batch_size=None", "seed=521"):
+        assert field in run["hyper"], (field, run["hyper"])
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_assignment_preset_reproduces_the_report(real_data_path, dtype):
-    train_acc, valid_acc, peak_mib, out = run_assignment(real_data_path, dtype)
-    print(f"{dtype}: train {train_acc} valid {valid_acc} peak {peak_mib:.0f} MiB")
-    assert abs(train_acc - REPORT_TRAIN) <= 0.01, out[-500:]
-    assert abs(valid_acc - REPORT_VALID) <= 0.01, out[-500:]
-    if dtype == "float32":  # the preset's path; the issue's memory bound
-        assert peak_mib < 400
+def test_assignment_preset_reproduces_the_readme_table(real_runs, dtype):
+    run = real_runs(dtype)
+    assert_ran_the_recipe(run)
+    assert f"dtype='{dtype}'" in run["hyper"]
+    assert run["split"] == REAL_SPLIT
+    got = (run["train"], run["valid"], run["test"])
+    want = README_REAL[dtype]
+    assert all(abs(g - w) <= TOL for g, w in zip(got, want)), (dtype, got, want, TOL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_assignment_preset_matches_the_course_report(real_runs, dtype):
+    """Our final train and validation accuracies against the course report's 0.9768 / 0.9128."""
+    run = real_runs(dtype)
+    assert abs(run["train"] - REPORT_TRAIN) <= TOL, run["train"]
+    assert abs(run["valid"] - REPORT_VALID) <= TOL, run["valid"]
+
+
+@pytest.mark.slow
+def test_float32_run_stays_within_the_memory_bound(real_runs):
+    assert real_runs("float32")["peak_mib"] < 400
+
 
 def test_fast_and_reference_paths_agree_on_real_letters(real_data_path):
     """30 full-batch epochs on a real subset: float32 losses within 1e-4 relative of float64."""
@@ -50,7 +135,8 @@ def test_fast_and_reference_paths_agree_on_real_letters(real_data_path):
     split = split_dataset(ds.images[::6], ds.labels[::6], dtype="float64")  # 3121 images: 1667/1000/454
     histories = {}
     for dtype in ("float64", "float32"):
-        t = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, Hyper(hidden=100, epochs=30, dtype=dtype))
+        hyper = Hyper(hidden=100, epochs=30, dtype=dtype)
+        t = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper)
         histories[dtype] = t.run()
     for key in ("train_loss", "valid_loss"):
         ref = [r[key] for r in histories["float64"]]
@@ -60,12 +146,14 @@ def test_fast_and_reference_paths_agree_on_real_letters(real_data_path):
 
 
 @pytest.mark.slow
-def test_report_recipe_on_the_embedded_letters_reads_like_notmnist():
-    """The report's recipe on data/letters.npz: curves of notMNIST's character, final valid in 0.85..0.96."""
-    train_acc, valid_acc, _, out = run_assignment(ROOT / "data" / "letters.npz", "float32")
-    print(f"embedded letters: train {train_acc} valid {valid_acc}")
-    assert 0.85 <= valid_acc <= 0.96, out[-500:]
-    assert valid_acc < train_acc  # a generalisation gap, as on notMNIST
+def test_report_recipe_on_the_embedded_letters_gives_the_readme_figures(embedded_run):
+    """The report's recipe on data/letters.npz: the README's 0.9926 / 0.9575 / 0.9593, with a generalisation gap."""
+    run = embedded_run
+    assert_ran_the_recipe(run)
+    assert run["split"] == (10000, 6000, 43070 - 16000)
+    got = (run["train"], run["valid"], run["test"])
+    assert all(abs(g - w) <= TOL for g, w in zip(got, README_EMBEDDED)), (got, README_EMBEDDED, TOL)
+    assert run["valid"] < run["train"]  # a generalisation gap, as on notMNIST
 
 
 @pytest.mark.slow
@@ -83,4 +171,4 @@ def test_network_trained_on_the_embedded_letters_reads_the_real_notmnist(real_da
     trainer.run()
     acc = float(np.mean(predict(trainer.params, x_real) == real.labels))
     print(f"trained on {len(ours.labels)} embedded letters, accuracy on {len(real.labels)} real: {acc:.4f}")
-    assert acc >= 0.89
+    assert abs(acc - README_FAITHFULNESS) <= TOL, acc

@@ -44,8 +44,8 @@ _SLOTS = threading.BoundedSemaphore(MAX_PARALLEL)
 class Limits:
     cpu_seconds: int = 10
     wall_seconds: float = 15.0
-    memory_bytes: int = 1 << 30  # address space
-    processes: int = 32
+    memory_bytes: int = 512 << 20  # address space of each process (the grader needs about 200 MiB)
+    processes: int = 4  # processes and threads of the run's own uid: at most 4 x 512 MiB in all
     file_bytes: int = 16 << 20
     open_files: int = 64
     tmp_bytes: int = 16 << 20  # the private /tmp

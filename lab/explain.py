@@ -165,8 +165,9 @@ def finite_difference_logits(logits, label, eps=1e-5):
     """Check dL/do = p - y against central differences of L(o) = -log p_label, per class.
 
     logits (K,) -> FiniteDifference; rel_error is ``mlp.gradcheck.relative_error``.
-    float64 rounding of L (about 1e-16) limits the numeric value to about 1e-16 / eps absolute, so
-    for a gradient entry below ~1e-5 the relative error can exceed 1e-6 with nothing wrong.
+    float64 rounding of L is relative (about 1.1e-16 * |L| per operation), which limits the numeric value to
+    about 1.1e-16 * |L| / eps absolute (times a few), so for a gradient entry below ~1e-5 the relative error
+    can exceed 1e-6 with nothing wrong.
     """
     o = np.array(logits, dtype=np.float64).reshape(-1)
     analytic = softmax_ce(o, label).grad
@@ -340,7 +341,7 @@ def check_gradients(params, x, labels, eps=GRADCHECK_EPS, max_entries=None):
     Returns (rows: list of GradCheckRow in the report's order w_o, b_o, w_h, b_h,
     max relative error over all of them). Use float64 parameters.
 
-    eps = 1e-5: float64 rounds L(w +- eps) to about 2e-16, which puts about 1e-11 of noise on a
+    eps = 1e-5: float64 rounds L(w +- eps) to about 1.1e-16 * |L| (relative), which puts about 1e-11 |L| of noise on a
     central difference; larger steps cross ReLU kinks more often. Over every size the backprop page
     offers (F, H, K in 2..4, N in 1..4) and seeds 0..199 of ``tiny_problem``, the largest relative
     error was below 1e-6 in all but 6 of 21,600 cases (measured); those had a gradient entry of

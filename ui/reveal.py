@@ -96,7 +96,8 @@ class Reveal:
             with st.container(border=True):
                 st.markdown(f"**Predict before you reveal** (optional): {question.prompt}")
                 field, button = st.columns([2, 3], vertical_alignment="bottom")
-                field.text_input("Your answer", key=guess_key(self.key, nxt, self.problem), placeholder="type it here")
+                field.text_input("Your answer", key=guess_key(self.key, nxt, self.problem), placeholder="type it here",
+                                 max_chars=40)
                 button.button("Check and reveal", key=f"{self.key}_check", on_click=self._check_and_advance,
                               args=(nxt,), icon=":material/task_alt:")
         st.button(f"Reveal next step: {self.titles[nxt]}", key=f"{self.key}_next", on_click=self._advance,

@@ -15,7 +15,8 @@ def frozen(a):
 def test_relu_and_its_derivative_convention():
     z = frozen([[-2.0, 0.0, 3.0]])
     assert core.relu(z).tolist() == [[0.0, 0.0, 3.0]]
-    assert core.relu_grad(z).tolist() == [[0.0, 0.0, 1.0]]  # derivative at exactly 0 is 0
+    assert core.relu_grad(z).tolist() == [[False, False, True]]  # derivative at exactly 0 is 0
+    assert core.relu_grad(core.relu(z)).tolist() == [[False, False, True]]  # the same mask from h = ReLU(z)
 
 
 def test_softmax_rows_sum_to_one_and_match_definition():
@@ -45,7 +46,7 @@ def test_average_ce_finite_when_probability_is_zero_and_input_untouched():
     y = frozen([[0, 1.0, 0]])
     p = frozen([[1.0, 0.0, 0.0]])
     loss = core.average_ce(y, p)
-    assert np.isfinite(loss) and loss > 700  # -log(tiny) for float64 is about 708
+    assert np.isfinite(loss) and loss == pytest.approx(-np.log(np.finfo(np.float64).tiny))  # about 708.4
     assert p[0, 1] == 0.0
 
 
@@ -92,3 +93,28 @@ def test_backpropagation_does_not_mutate_and_has_report_shapes():
     dwo, dbo, dwh, dbh = core.backpropagation(p, y, z_h, w_o, x)
     assert (dwo.shape, dbo.shape, dwh.shape, dbh.shape) == ((h, k), (1, k), (f, h), (1, h))
     np.testing.assert_array_equal(z_h, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_forward_and_backward_into_buffers_equal_the_allocating_calls(dtype):
+    """The training path's buffered calls (out=) give bit for bit what the explanations' calls give."""
+    from mlp.network import backward, backward_buffers, forward, init_params
+
+    rng = np.random.default_rng(4)
+    params = init_params(12, 7, 10, seed=2, dtype=dtype)
+    params.b_h[...] = rng.normal(0, 0.1, params.b_h.shape)
+    x = rng.random((9, 12)).astype(dtype)
+    y = core.one_hot(rng.integers(0, 10, 9), 10, dtype)
+    plain = forward(params, x)
+    buffered = forward(params, x, out=np.empty((9, 7), dtype))
+    assert buffered.z_h is None and np.array_equal(buffered.h, plain.h) and np.array_equal(buffered.p, plain.p)
+    np.testing.assert_array_equal(plain.h, core.relu(plain.z_h))
+    a = backward(plain.p, y, plain.h, params.w_o, x)
+    out = backward_buffers(9, params)
+    b = backward(plain.p, y, plain.h, params.w_o, x, out=out)
+    assert b.delta_h is out.delta_h and b.grads.w_h is out.grads.w_h  # written where it was asked to
+    np.testing.assert_array_equal(a.back_h * a.mask, a.delta_h)
+    for name in ("w_o", "b_o", "w_h", "b_h"):
+        np.testing.assert_array_equal(getattr(a.grads, name), getattr(b.grads, name))
+        assert getattr(b.grads, name).dtype == dtype
+    np.testing.assert_array_equal(a.mask, plain.z_h > 0)

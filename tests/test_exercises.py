@@ -148,7 +148,9 @@ def test_notebook_check_returns_a_report_that_prints():
     exec(replace("return np.maximum(x, 0)", "return np.abs(x)"), wrong)
     bad = check(wrong["relu"])
     assert not bad.passed and "FAIL  relu" in repr(bad)
-    assert check(ns["momentum_step"], "momentum_update").passed
+    assert check(ns["momentum_step"], "momentum_step").passed
+    with pytest.raises(KeyError):
+        check(ns["momentum_step"], "momentum_update")
 
 
 def test_stubs_fail_with_not_implemented():

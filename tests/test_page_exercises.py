@@ -3,6 +3,7 @@ the report card (table, diagnoses, heatmap), the course report's button, the pol
 missing or a teacher switched exercises off, and hostile code that leaves the page working."""
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -14,6 +15,8 @@ from streamlit.testing.v1 import AppTest
 from lab.exercises import BY_NAME, NAMES
 from lab.exercises import sandbox as sb
 
+pytestmark = pytest.mark.skipif(not sb.probe(sb.bwrap_binary())[0] and os.environ.get("CI") != "true",
+                                reason="bubblewrap not usable")
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "exercises.py")
 WRONG_SOFTMAX = ("import numpy as np\n\n\ndef softmax(x):\n    e = np.exp(x)\n"
                  "    return e / e.sum(axis=1, keepdims=True)\n")

@@ -50,9 +50,8 @@ EXERCISES = (
                    "-> (dW_o (H, K), db_o (1, K), dW_h (F, H), db_h (1, H)), averaged over N.")),
     Exercise("momentum_step", "7. The momentum update",
              "`momentum_step(w, v, grad, lr, momentum)` → `(w_new, v_new)` with v_new = momentum · v + lr · grad "
-             "and w_new = w − v_new, as new arrays (the report: γ = 0.9, α = 0.1). The name `momentum_update` "
-             "is accepted too.",
-             _stub("momentum_step(w, v, grad, lr, momentum)", "-> (w_new, v_new)."), ("momentum_update",)),
+             "and w_new = w − v_new, as new arrays (the report: γ = 0.9, α = 0.1), for one parameter array.",
+             _stub("momentum_step(w, v, grad, lr, momentum)", "-> (w_new, v_new).")),
     Exercise("train_epoch", "8. One training epoch",
              "`train_epoch(params, velocity, x, target, lr, momentum)`: `params` and `velocity` are dicts with "
              "'w_h' (F, H), 'b_h' (1, H), 'w_o' (H, K), 'b_o' (1, K); `x` (N, F), `target` (N, K) one-hot. One "

@@ -1,8 +1,8 @@
 """Graders of the momentum update and of one whole training epoch.
 
 The reference update is ``mlp.train.momentum_step`` (v' = momentum * v + lr * g, w' = w - v'); the reference
-epoch is ``mlp.network.loss_and_grads`` (forward pass, loss, backpropagation) followed by that update of
-every block.
+epoch is ``mlp.network.loss_and_grads`` (forward pass, loss, backpropagation) followed by
+``mlp.train.momentum_update`` (that step for every block).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlp.network import Params, loss, loss_and_grads
-from mlp.train import momentum_step
+from mlp.train import momentum_step, momentum_update
 
 from .calls import call
 from .compare import LOOSE, as_array, close
@@ -95,12 +95,9 @@ def start_velocity(params, seed=12):
 
 def reference_epoch(params, velocity, x, target, lr, mom):
     """(new params, new velocity, loss before the update) of one full-batch epoch, all dicts by FIELDS."""
-    labels = np.argmax(target, axis=1)
-    value, grads = loss_and_grads(Params(**params), x, labels)
-    new_p, new_v = {}, {}
-    for f in FIELDS:
-        new_p[f], new_v[f] = momentum_step(params[f], velocity[f], getattr(grads, f), lr, mom)
-    return new_p, new_v, value
+    value, grads = loss_and_grads(Params(**params), x, np.argmax(target, axis=1))
+    new_p, new_v = momentum_update(Params(**params), Params(**velocity), grads, lr, mom)
+    return new_p.as_dict(), new_v.as_dict(), value
 
 
 def _epoch_parts(value):

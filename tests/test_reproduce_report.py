@@ -126,6 +126,29 @@ def test_float32_run_stays_within_the_memory_bound(real_runs):
     assert real_runs("float32")["peak_mib"] < 400
 
 
+def test_split_is_the_reports_load_data(real_data_path):
+    """The split is the report's ``loadData`` line for line: global seed 521, shuffle, / 255, 10000 / 6000 / rest."""
+    from mlp.data import load_dataset, split_dataset
+
+    ds = load_dataset(real_data_path)
+    state = np.random.get_state()
+    try:  # the report's code, on the global stream
+        np.random.seed(521)
+        rand_indx = np.arange(len(ds.images))
+        np.random.shuffle(rand_indx)
+    finally:
+        np.random.set_state(state)
+    data, target = ds.images[rand_indx] / 255.0, ds.labels[rand_indx]
+    want = {"train": (data[:10000], target[:10000]), "valid": (data[10000:16000], target[10000:16000]),
+            "test": (data[16000:], target[16000:])}
+    split = split_dataset(ds.images, ds.labels, dtype=np.float64)
+    for part, (x, y) in want.items():
+        got_x, got_y, rows = split.part(part)
+        assert got_x.shape == (len(y), 784), part
+        assert np.array_equal(got_x, x.reshape(len(y), 784)) and np.array_equal(got_y, y), part
+        assert np.array_equal(ds.labels[rows], y), part
+
+
 def test_fast_and_reference_paths_agree_on_real_letters(real_data_path):
     """30 full-batch epochs on a real subset: float32 losses within 1e-4 relative of float64."""
     from mlp.data import load_dataset, split_dataset

@@ -16,7 +16,8 @@ st.title("Exercises: write the report's functions")
 st.caption("The course report's assignment, one function at a time, in its order. Write a function, press Run: "
            "the grader tries it on generated cases (batch size 1 and many, float32 and float64, logits up to "
            "±1000, probabilities that underflow to 0, read-only inputs), compares it with `mlp` and with "
-           "central differences, and says what is wrong when it recognises the mistake.")
+           "central differences, and says what is wrong when it recognises the mistake. Your code may use numpy and "
+           "Python's standard library; it has no network and no files but a private /tmp.")
 policy = ex.current_policy()
 ex.show_policy(policy)
 

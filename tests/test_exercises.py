@@ -212,3 +212,38 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main(["check", str(bad), "--only", "relu,softmax"]) == 0
     assert main(["check", str(tmp_path / "missing.py")]) == 2
     assert main(["check", str(good), "--only", "nonsense"]) == 2
+
+
+def test_other_correct_styles_pass():
+    """Correct code written differently from ours: the report's 1^T products, np.where masks, float64 upcasts,
+    a clip instead of tiny, an extra defaulted parameter, lists instead of tuples."""
+    source = CORRECT + '''
+
+def relu(x):
+    return x * (x > 0)
+
+
+def softmax(x):
+    m = np.max(x, axis=-1, keepdims=True)
+    return np.exp(x - m - np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True)))
+
+
+def average_ce(target, prediction):
+    return -np.mean(np.sum(target * np.log(np.clip(prediction, 1e-15, 1.0)), axis=1))
+
+
+def backpropagation(prediction, target, z_h, w_o, x, verbose=False):
+    n = target.shape[0]
+    ones = np.ones((1, n))
+    d_o = (prediction.astype(np.float64) - target) / n
+    d_h = np.where(z_h > 0, d_o @ w_o.T, 0.0)
+    return [np.maximum(z_h, 0).T @ d_o, ones @ d_o, x.T @ d_h, ones @ d_h]
+
+
+def momentum_step(w, v, grad, lr, momentum):
+    v = momentum * v + lr * grad
+    w = w - v
+    return w, v
+'''
+    report = grade_sources([("other.py", source)])
+    assert report.passed, report.card()

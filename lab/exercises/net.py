@@ -74,10 +74,12 @@ def backprop_cases():
 def backprop_args(fn, c):
     """The arguments in the order of the learner's signature (mlp's 5 or the report's 7), or None."""
     try:
-        count = len([q for q in inspect.signature(fn).parameters.values() if q.kind in (q.POSITIONAL_ONLY,
-                                                                                        q.POSITIONAL_OR_KEYWORD)])
+        params = [q for q in inspect.signature(fn).parameters.values()
+                  if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
         return None
+    required = sum(q.default is q.empty for q in params)
+    count = 5 if required <= 5 <= len(params) else 7 if required <= 7 <= len(params) else None
     if count == 7:
         return [("prediction", c.p), ("target", c.y), ("o", c.z_h), ("wh", c.params.w_h), ("wo", c.params.w_o),
                 ("x", c.x), ("b", c.params.b_h)]

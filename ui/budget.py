@@ -1,0 +1,38 @@
+"""The server's memory on the pages: one store of data sets for all sessions, refusals as messages, current use.
+
+The Streamlit-free parts (budget, estimates, the store) are in ``lab.budget``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lab import budget
+from mlp.data import size_text
+
+STORE = budget.SetStore()  # the decoded data sets of every session of this server process
+
+
+def run_refusal(hyper, n_train, n_valid):
+    """Why a run with ``hyper`` on a split of these sizes cannot start (a sentence), or None if it fits in memory.
+
+    For ``ui.training.start_run``: the estimate of the trainer's arrays (``lab.budget.estimate_run_bytes``)
+    against what is free of the server's memory budget.
+    """
+    try:
+        needed = budget.estimate_run_bytes(hyper, n_train, n_valid)
+        budget.check_memory(needed, f"start this run (H = {hyper.hidden}, {hyper.dtype}, {n_train:,} training images)")
+    except budget.MemoryRefused as exc:
+        return str(exc)
+    return None
+
+
+def memory_caption(container=None):
+    """A caption with the server's memory: the process's RSS, the budget, and the data sets held."""
+    u = budget.usage()
+    (container or st).caption(
+        f"Server memory: {size_text(u['rss'])} in use of a {size_text(u['budget'])} budget; "
+        f"data sets held: {len(STORE)} ({size_text(STORE.held_bytes())}).",
+        help=f"The lab refuses an upload or a run that would not fit in the budget (${budget.MEMORY_BUDGET_ENV} "
+             "sets it; by default half the machine's memory).",
+    )

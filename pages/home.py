@@ -6,7 +6,7 @@ import streamlit as st
 from lab.inspect_model import upscale
 from mlp.core import LETTERS
 from mlp.data import DataError
-from ui.data_source import data_source_picker
+from ui.data_source import current_dataset, data_source_picker
 from ui.router import ensure_router
 from ui.text import MAX_MESSAGE, plain
 
@@ -15,9 +15,13 @@ ensure_router()
 SAMPLES_PER_LETTER = 12
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def sample_grid(key, _images, _labels):
-    """One picture: a row per letter A..J of its first images, each framed by a 1-pixel grey line, enlarged 2x."""
+@st.cache_data(max_entries=8, show_spinner=False)
+def sample_grid(digest, _images, _labels):
+    """One picture: a row per letter A..J of its first images, each framed by a 1-pixel grey line, enlarged 2x.
+
+    Cached by ``digest``, the SHA-256 of the set's arrays (``ui.data_source.current_dataset``): never by a
+    name or size a user can choose, so no session's upload can stand in for another set.
+    """
     images, labels = _images, _labels
     rows = []
     for k in range(len(LETTERS)):
@@ -60,5 +64,6 @@ if dataset is not None:
     cols[2].metric("Per letter", f"{counts.min():,} to {counts.max():,}")
     st.caption(f"The first {SAMPLES_PER_LETTER} images of each letter in **{plain(dataset.name)}** "
                "(28 x 28 pixels, enlarged); one row per letter, A at the top.")
-    grid = sample_grid(f"{dataset.name}:{len(dataset)}", dataset.images, dataset.labels)
+    digest, _ = current_dataset()
+    grid = sample_grid(digest, dataset.images, dataset.labels)
     st.image(grid, width=grid.shape[1])

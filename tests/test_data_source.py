@@ -55,8 +55,7 @@ def npz_upload(**arrays):
 def test_upload_of_a_valid_set_is_used(data_dir):
     at = AppTest.from_file(HOME, default_timeout=30).run()
     images, labels = blob_letters(80, seed=2)
-    at.sidebar.get("file_uploader")[0].set_value(("mine.npz", npz_upload(images=images, labels=labels), "application/octet-stream"))
-    at.run()
+    upload(at, "mine.npz", npz_upload(images=images, labels=labels))
     assert not at.exception
     assert "In use: **mine\\.npz**: 80 images" in caption_text(at)
     assert at.sidebar.selectbox[0].value == "Uploaded (mine.npz)"
@@ -91,3 +90,79 @@ def test_home_shows_a_sample_grid_of_the_set_in_use(data_dir):
     assert len(at.get("image")) == 1
     counts = np.bincount(blob_letters(120)[1], minlength=10)
     assert [m.value for m in at.metric] == ["120", "A to J", f"{counts.min()} to {counts.max()}"]
+
+
+# --- sessions cannot touch each other (caches keyed by content) -------------------------------------------------
+
+
+def record_grids(monkeypatch):
+    """A list that receives every picture the Home page draws with st.image (the sample grid)."""
+    import streamlit
+
+    shown, real = [], streamlit.image
+    monkeypatch.setattr(streamlit, "image", lambda img, *a, **k: shown.append(np.array(img)) or real(img, *a, **k))
+    return shown
+
+
+def assert_grid_shows(grid, images, labels, per_letter=12):
+    """Each tile of the Home grid (one row per letter, 2x enlarged, 1-pixel frame) is that letter's next image."""
+    for k in range(10):
+        mine = images[labels == k][:per_letter]
+        for j, img in enumerate(mine):
+            tile = grid[k * 60 : (k + 1) * 60, j * 60 : (j + 1) * 60]
+            assert np.array_equal(tile[2:58:2, 2:58:2], img), (k, j)
+
+
+def upload(at, name, content):
+    at.sidebar.get("file_uploader")[0].set_value((name, content, "application/octet-stream"))
+    return at.run()
+
+
+def test_two_sessions_with_same_name_and_size_see_their_own_letters(data_dir, monkeypatch):
+    shown = record_grids(monkeypatch)
+    sets = [blob_letters(100, seed=s) for s in (11, 12)]
+    files = [npz_upload(images=i, labels=lab) for i, lab in sets]
+    assert len(files[0]) == len(files[1]) and files[0] != files[1]
+    sessions = [AppTest.from_file(HOME, default_timeout=30).run() for _ in sets]
+    for at, content in zip(sessions, files):
+        upload(at, "notMNIST.npz", content)
+    for at, (images, labels) in zip(sessions, sets):
+        shown.clear()
+        at.run()
+        assert not at.exception and "In use: **notMNIST\\.npz**: 100 images" in caption_text(at)
+        assert_grid_shows(shown[-1], images, labels)
+
+
+def test_a_look_alike_of_the_shipped_set_never_shows_to_a_new_visitor(data_dir, monkeypatch):
+    """The old attack: filler uploads push the shipped set's entry out, then a different letters.npz of 120 images."""
+    shown = record_grids(monkeypatch)
+    shipped = np.load(data_dir / "letters.npz")
+    fake_images = 255 - shipped["images"]
+    fake = npz_upload(images=fake_images, labels=shipped["labels"])
+    attacker = AppTest.from_file(HOME, default_timeout=30).run()
+    for seed in range(4):
+        images, labels = blob_letters(60, seed=20 + seed)
+        upload(attacker, f"filler{seed}.npz", npz_upload(images=images, labels=labels))
+    upload(attacker, "letters.npz", fake)
+    assert_grid_shows(shown[-1], fake_images, shipped["labels"])
+    shown.clear()
+    visitor = AppTest.from_file(HOME, default_timeout=30).run()
+    assert not visitor.exception and "In use: **letters\\.npz**: 120 images" in caption_text(visitor)
+    assert_grid_shows(shown[-1], shipped["images"], shipped["labels"])
+
+
+def test_a_session_keeps_no_upload_bytes_and_its_claim_ends_with_it(data_dir):
+    import gc
+
+    from ui.budget import STORE
+    from ui.data_source import UPLOAD_KEY
+
+    images, labels = blob_letters(90, seed=7)
+    at = upload(AppTest.from_file(HOME, default_timeout=30).run(), "mine.npz", npz_upload(images=images, labels=labels))
+    kept = at.session_state[UPLOAD_KEY]
+    assert set(kept) == {"key", "name", "claim"} and not any(isinstance(v, bytes) for v in kept.values())
+    key = kept["key"]
+    assert STORE.claimed(key) == 1
+    del at, kept
+    gc.collect()
+    assert STORE.claimed(key) == 0  # the session is gone: its upload may now be evicted

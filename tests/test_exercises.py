@@ -74,6 +74,8 @@ MISTAKES = [
      "    return w, v_new", "lr_on_velocity"),
     ("momentum_step", "v_new = momentum * v + lr * grad\n    return w - v_new, v_new",
      "v *= momentum\n    v += lr * grad\n    w -= v\n    return w, v", "modifies_input"),
+    ("train_epoch", "return new_p, new_v, loss", "params.update(new_p)\n    return new_p, new_v, loss",
+     "modifies_input"),
     ("train_epoch", "return new_p, new_v, loss", "z2 = compute_layer(x, new_p['w_h'], new_p['b_h'])\n"
      "    p2 = softmax(compute_layer(relu(z2), new_p['w_o'], new_p['b_o']))\n"
      "    return new_p, new_v, average_ce(target, p2)", "loss_after_update"),

@@ -66,6 +66,11 @@ def _run(fn, args):
         return None, exc
 
 
+def _replaced(now, before):
+    """Whether a dict argument got other keys or other objects under its keys during the call."""
+    return now.keys() != before.keys() or any(now[k] is not before[k] for k in before)
+
+
 def _read_only_error(exc):
     return isinstance(exc, ValueError) and "read-only" in str(exc)
 
@@ -94,9 +99,12 @@ def call(fn, named):
     A write into an input raises numpy's read-only error: the call is then repeated with writable copies
     (so the values can still be graded) and the arguments written into are named in ``mutated``.
     """
-    value, exc = _run(fn, [frozen(v) for _, v in named])
+    args = [frozen(v) for _, v in named]
+    entries = [dict(a) if isinstance(a, dict) else None for a in args]
+    value, exc = _run(fn, args)
     if exc is None:
-        return Outcome(value=value)
+        changed = [n for (n, _), a, e in zip(named, args, entries) if e is not None and _replaced(a, e)]
+        return Outcome(value=value, mutated=changed, where="an entry of the dict was replaced" if changed else "")
     text, where = _describe(exc)
     if not _read_only_error(exc):
         return Outcome(error=text, error_type=type(exc).__name__, error_text=str(exc), where=where)

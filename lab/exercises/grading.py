@@ -54,7 +54,7 @@ def unchanged_check(exercise, outcomes):
     for out in outcomes:
         if out.mutated:
             names = ", ".join(f"`{n}`" for n in out.mutated)
-            where = f" at {out.where}" if out.where else ""
+            where = f" at {out.where}" if out.where and "line" in out.where else f" ({out.where})" if out.where else ""
             return Check(exercise, "inputs left unchanged (read-only inputs)", False, diagnosis="modifies_input",
                          message=f"writes into {names}{where}")
     return Check(exercise, "inputs left unchanged (read-only inputs)", True)

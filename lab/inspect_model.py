@@ -147,23 +147,31 @@ def _exponents(values, axis=None):
 
 
 def unit_norms(w_h):
-    """||w_h[:, j]|| (H,) in float64, computed on each column scaled by a power of two (no overflow)."""
-    e = _exponents(w_h, axis=0)
-    scaled = np.ldexp(np.asarray(w_h, np.float64), -e)
+    """||w_h[:, j]|| (H,) in float64; each column scaled by a power of two first when its squares could overflow."""
+    w = np.asarray(w_h, np.float64)
+    e = _exponents(w, axis=0)
+    if e.max(initial=0) < 500:  # |w| < 2^500: the sum of squares stays far below float64's largest
+        return np.sqrt(np.einsum("ij,ij->j", w, w))
+    scaled = np.ldexp(w, -e)
     with np.errstate(over="ignore"):  # a norm beyond float64's range is inf
-        return np.ldexp(np.linalg.norm(scaled, axis=0), e)
+        return np.ldexp(np.sqrt(np.einsum("ij,ij->j", scaled, scaled)), e)
 
 
 def hidden_layer(params, x, units=slice(None)):
     """h = ReLU(x w_h[:, units] + b_h[units]) (N, n) as float64, right for any finite weights.
 
-    Each unit's weights and bias are scaled by a power of two 2^-e into (-1, 1) first (exact), the
-    product is taken in the model's dtype, and h = 2^e ReLU(z') comes back in float64 (inf only where
-    the true value is beyond float64's range). For ordinary weights the result is the model dtype's own.
+    Computed in the model's dtype; if that overflows, again with each unit's weights and bias scaled by
+    a power of two 2^-e into (-1, 1) (exact): h = 2^e ReLU(z'), in float64 (inf only where the true
+    value is beyond float64's range).
     """
     w, b = params.w_h[:, units], params.b_h[0, units]
+    x = np.asarray(x, w.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = x @ w + b
+    if np.isfinite(z).all():
+        return relu(z).astype(np.float64)
     e = np.maximum(_exponents(w, axis=0), _exponents(b[None, :], axis=0))
-    z = np.asarray(x, w.dtype) @ np.ldexp(w, -e) + np.ldexp(b, -e)
+    z = x @ np.ldexp(w, -e) + np.ldexp(b, -e)
     with np.errstate(over="ignore"):
         return np.ldexp(relu(z).astype(np.float64), e)
 

@@ -208,6 +208,20 @@ def test_hidden_layer_is_exact_for_any_scale(params, data):
     assert np.isfinite(acts).all() and np.allclose(np.ldexp(acts, -1000), h[:, 3], rtol=1e-5, atol=1e-6)
 
 
+def test_hidden_layer_when_the_sum_overflows_but_h_does_not(params):
+    """Unit 0 sums 392 weights of +1e306 and 392 of -1e306: z = b exactly, though a running sum passes 1.8e308."""
+    p = params.copy(np.float64)
+    p.w_h[:, 0] = np.repeat([1e306, -1e306], 392)
+    p.b_h[0, 0] = 5e305
+    x = np.ones((2, 784))
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert not np.isfinite(x @ p.w_h[:, 0]).all()  # the plain product overflows
+    assert np.allclose(im.hidden_layer(p, x, [0])[:, 0], 5e305, rtol=1e-10)  # to rounding of the long sum
+    assert np.allclose(im.unit_activations(p, x, 0), 5e305, rtol=1e-10)
+    probs, rescaled = im.probabilities(p, x)
+    assert rescaled == 2 and np.isfinite(probs).all() and np.allclose(probs.sum(axis=1), 1)
+
+
 def test_all_zero_weights(data):
     x, y = data
     zero = init_params(784, 4, 10, seed=0, dtype=np.float32)

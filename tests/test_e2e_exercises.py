@@ -75,3 +75,7 @@ def test_course_report_graded_with_the_heatmap(page, app_url):
     chart.wait_for()
     chart.scroll_into_view_if_needed()
     screenshot(page, "exercises_report_heatmap_1024", (1024, 768))
+    page.set_viewport_size({"width": 1280, "height": 800})
+    heading = page.get_by_role("heading", name="Report card: the course report's functions as printed")
+    heading.scroll_into_view_if_needed()
+    screenshot(page, "exercises_report_1280", (1280, 800))

@@ -71,6 +71,9 @@ def test_extreme_and_refused_models(page, app_url, tmp_path):
     expect(page.get_by_text("What did it learn?")).to_be_visible(timeout=WAIT)
     wait_for_app(page)
     title = page.get_by_text("What did it learn?")
+    expect(page.get_by_text(re.compile(r"Units ranked 1 to \d+ of \d+"))).to_be_visible(timeout=WAIT)
+    wait_for_app(page)
+    shoot(page, "shipped", title)  # the shipped model (or the message that it is missing)
 
     load(page, model_file(tmp_path / "one_unit.npz", 1))
     expect(page.get_by_text("784-1-10 network loaded in this session")).to_be_visible(timeout=WAIT)
@@ -96,6 +99,7 @@ def test_extreme_and_refused_models(page, app_url, tmp_path):
     text = wait_for_text(page, body, lambda t: "Units ranked" in t)
     assert not re.search(r"\b(nan|inf)\b", text, re.I), text
     shoot(page, "huge", title)
+    shoot(page, "huge_unit", page.get_by_text("Unit #0: its input weights"))
 
     load(page, model_file(tmp_path / "broken.npz", 24, nan=True))
     refusal = page.get_by_text(re.compile(r"The model file was refused: broken\.npz"))

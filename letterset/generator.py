@@ -42,7 +42,7 @@ Generator-only dependency: fontTools (``data/requirements-letters.txt``).
 The same font set, library versions and seed give the same bytes.
 """
 
-from mlp.core import LETTERS
+from mlp.data import LETTERS
 from mlp.data import SIDE as SIZE
 
 from .build import DEFAULT_WORKDIR, build, licensed_faces, pick_faces, shuffled_letters, summarise, unique_faces

@@ -520,7 +520,8 @@ _ZLIB_TYPE = type(zlib.decompressobj())
 
 
 def _decompressor(kind):
-    makers = {"gzip": lambda: zlib.decompressobj(wbits=31), "xz": lzma.LZMADecompressor, "bz2": bz2.BZ2Decompressor}
+    makers = {"gzip": lambda: zlib.decompressobj(wbits=31), "xz": lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
+              "bz2": bz2.BZ2Decompressor}
     return makers[kind]()
 
 
@@ -534,6 +535,9 @@ def decompressed(raw, kind, name):
     d, carry = _decompressor(kind), b""
     while True:
         if d.eof:
+            if kind == "xz" and d.check == lzma.CHECK_NONE:
+                raise DataError(f"{name}: its xz stream carries no checksum (xz --check=none), so damage could not be "
+                                "seen; refused.")
             carry = d.unused_data or carry or raw.read(2**16)
             if not carry:
                 return

@@ -2,8 +2,8 @@
 
 Used by tests/test_hostile_inputs.py: ``python tests/hostile_child.py '{"loader": ..., "path": ..., "name": ...}'``.
 The verdict says whether the call returned (with a digest of what it returned) or raised ``DataError`` (with
-its message) or anything else (a crash, with the traceback), the call's seconds, and the process's peak
-resident memory (VmHWM, which a fresh process does not inherit).
+its message) or anything else (a crash, with the traceback), the call's wall and CPU seconds, and the
+process's peak resident memory (VmHWM, which a fresh process does not inherit).
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ def describe(result):
     from mlp.model_io import Model
 
     if isinstance(result, Dataset):
-        digest = hashlib.sha256(result.images.tobytes() + result.labels.tobytes()).hexdigest()
+        h = hashlib.sha256(memoryview(result.images.reshape(-1)))  # no copy: the result's own memory
+        h.update(memoryview(result.labels))
+        digest = h.hexdigest()
         return {"n": len(result), "skipped": result.skipped, "reasons": [list(r) for r in result.skip_reasons],
                 "counts": result.class_counts().tolist(), "digest": digest}
     if isinstance(result, Model):
@@ -96,7 +98,7 @@ def main():
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
     from mlp.data import DataError
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         verdict = {"outcome": "flips", **flips(spec)} if spec["loader"] == "flips" else {
             "outcome": "accepted", **describe(call(spec))}
@@ -104,7 +106,8 @@ def main():
         verdict = {"outcome": "refused", "message": str(exc)}
     except BaseException as exc:  # noqa: BLE001 - a crash is what the test looks for
         verdict = {"outcome": "crash", "message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-    verdict.update(seconds=time.perf_counter() - t0, vmhwm_kib=vmhwm_kib(), pid=os.getpid())
+    verdict.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - cpu0, vmhwm_kib=vmhwm_kib(),
+                   pid=os.getpid())
     print(json.dumps(verdict))
 
 

@@ -38,7 +38,7 @@ MAX_PEAK_KIB = int(1.5 * 2**20)
 IMAGES, LABELS = blob_letters(60)
 
 
-FIGURES = []  # (test, outcome, seconds, peak MiB) of every child, written to artifacts/hostile_inputs.tsv
+FIGURES = []  # (test, outcome, seconds, CPU seconds, peak MiB, message) of every child: artifacts/hostile_inputs.tsv
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -47,7 +47,7 @@ def write_figures():
     if FIGURES:
         out = ROOT / "artifacts" / "hostile_inputs.tsv"
         out.parent.mkdir(exist_ok=True)
-        rows = ["test\toutcome\tseconds\tpeak_MiB\tmessage"] + ["\t".join(map(str, f)) for f in FIGURES]
+        rows = ["test\toutcome\tseconds\tcpu_seconds\tpeak_MiB\tmessage"] + ["\t".join(map(str, f)) for f in FIGURES]
         out.write_text("\n".join(rows) + "\n")
 
 
@@ -60,7 +60,8 @@ def run_child(spec, timeout=120):
     assert proc.returncode == 0, f"child died ({proc.returncode}): {proc.stderr[-2000:]}"
     verdict = json.loads(proc.stdout.strip().splitlines()[-1])
     test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0]
-    FIGURES.append((test, verdict["outcome"], f"{verdict['seconds']:.2f}", f"{verdict['vmhwm_kib'] / 1024:.0f}",
+    FIGURES.append((test, verdict["outcome"], f"{verdict['seconds']:.2f}", f"{verdict['cpu_seconds']:.2f}",
+                    f"{verdict['vmhwm_kib'] / 1024:.0f}",
                     verdict.get("message", "")[:160].replace("\t", " ")))
     assert verdict["outcome"] != "crash", verdict.get("traceback", verdict)
     assert verdict["seconds"] <= MAX_SECONDS, f"took {verdict['seconds']:.1f} s: {verdict}"
@@ -348,6 +349,14 @@ def test_damaged_and_truncated_compressed_tars(tmp_path, mode, name, needle):
     refused(tmp_path, bytes(bad), "bytes", name, needle)
     refused(tmp_path, good[: len(good) * 2 // 3], "bytes", name, needle)
     refused(tmp_path, good + b"garbage", "bytes", name, "after the end of its")
+
+
+def test_xz_without_a_checksum_is_refused(tmp_path):
+    import lzma
+
+    raw = tar_of(letter_members()[0], "w")
+    refused(tmp_path, lzma.compress(raw, check=lzma.CHECK_NONE), "bytes", "n.tar.xz", "carries no checksum")
+    assert accepted(tmp_path, lzma.compress(raw, check=lzma.CHECK_CRC32), "bytes", "n.tar.xz")["n"] == 40
 
 
 def test_plain_tar_with_a_bad_header_or_no_end_marker(tmp_path):

@@ -737,6 +737,9 @@ def load_tarball(source, name="notMNIST_small.tar.gz", *, budget=UPLOAD):
 
 
 def _looks_like_tar(head, name):
+    """A tar by its content (gzip/xz/bz2 magic, 'ustar'), or by its name unless the content is a zip."""
+    if head[:2] == b"PK":
+        return False
     return head[:2] == b"\x1f\x8b" or head.startswith((b"\xfd7zXZ\x00", b"BZh")) or head[257:262] == b"ustar" \
         or name.endswith((".tar.gz", ".tgz", ".tar", ".tar.xz", ".txz", ".tar.bz2", ".tbz2"))
 

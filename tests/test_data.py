@@ -100,6 +100,8 @@ def test_uploaded_bytes_are_recognised_by_content(png_folder, tmp_path):
     assert len(load_bytes(tgz, "upload.bin")) == 20
     images, labels = blob_letters(25)
     assert len(load_bytes(npz_bytes(images=images, labels=labels), "upload.bin")) == 25
+    assert len(load_bytes(npz_bytes(images=images, labels=labels), "misnamed.tar.gz")) == 25
+    assert len(load_bytes(tgz, "misnamed.npz")) == 20
 
 
 def refused(source, match, name="bad.npz"):

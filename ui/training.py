@@ -36,6 +36,7 @@ from lab.runs import LiveRun, chance_level_note, describe, divergence_advice
 from mlp.model_io import Model
 from mlp.train import Trainer
 from ui import train_history as th
+from ui.budget import run_refusal
 from ui.keys import CHART_CACHE, LIVE, NOTICE, REPLACED
 from ui.session import set_current_model
 from ui.text import plain
@@ -54,6 +55,10 @@ _TRAIN_TURN = threading.Lock()  # one training chunk at a time in this server pr
 def start_run(data_key, dataset_name, split, mode="running"):
     """Train (or Step one epoch from nothing): a new LiveRun with the widgets' settings on the session's data set."""
     hyper = hyper_from_widgets()
+    refusal = run_refusal(hyper, len(split.y_train), len(split.y_valid))  # the server's memory budget
+    if refusal:
+        st.session_state[NOTICE] = ("error", refusal)
+        return
     trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, n_data=len(split.order))
     st.session_state[LIVE] = LiveRun(trainer, th.next_id(), dataset_name, split=split, mode=mode, data_key=data_key)
     st.session_state.pop(NOTICE, None)

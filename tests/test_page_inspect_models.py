@@ -179,6 +179,24 @@ def test_weights_near_the_largest_float32(split):
     assert any(re.search(r"reads it as \*\*[A-J]\*\* \(\d+%\)", t) for t in texts(at))
 
 
+def test_weights_near_the_largest_float64(split):
+    """|w| = 1e307: logits near 1e614 exist in no float type; the answers are those of the signs of the weights
+    (with zero biases a ReLU network's argmax does not change when its weights are scaled)."""
+    base = params(16, np.float64)
+    signs = base.copy()
+    signs.w_h[:], signs.w_o[:] = np.sign(base.w_h), np.sign(base.w_o)
+    huge = signs.copy()
+    huge.w_h *= 1e307
+    huge.w_o *= 1e307
+    at = upload_model(run_page(), "huge64.npz", file_of(huge))
+    assert_sane(at)
+    assert any("overflows float64" in c.value for c in at.caption)
+    assert any("‖w‖ = > 1.8e308" in c.value for c in at.caption)  # 28 x 1e307 has no float64 value either
+    o = forward(signs, split.x_valid.astype(np.float64)).o
+    acc, _ = shown_accuracy(at)
+    assert acc == pytest.approx(np.mean(np.argmax(o, axis=1) == split.y_valid), abs=0.0005)
+
+
 def bad_files():
     r = np.random.default_rng(0)
     w_h, b_h, w_o, b_o = r.normal(size=(784, 4)), np.zeros((1, 4)), r.normal(size=(4, 10)), np.zeros((1, 10))

@@ -36,7 +36,12 @@ SCALE_LABELS = {"unit": "each unit its own", "shared": "one for all units"}
 
 
 def number(v, digits=2, sign=""):
-    """A weight or activation for a caption: fixed-point while short (1.23), else scientific (4.6e+36)."""
+    """A weight or activation for a caption: fixed-point while short (1.23), else scientific (4.6e+36).
+
+    A value beyond float64's range (a norm or activation of weights near 1e308) reads "> 1.8e308".
+    """
+    if np.isinf(v):
+        return f"{'-' if v < 0 else ''}> 1.8e308"
     return f"{v:{sign}.{digits}f}" if abs(v) < 1e4 else f"{v:{sign}.3g}"
 
 

@@ -13,10 +13,19 @@ Modules: ``statements`` (exercises, stubs), ``basic`` / ``net`` / ``update`` (gr
 ``api`` (grading entry points), ``sandbox`` and ``child`` (running untrusted code).
 """
 
-from .api import check, find_functions, grade_functions, grade_sources
 from .report import Check, Report
 from .report_code import REPORT_FILENAME, REPORT_SOURCE
 from .statements import BY_NAME, EXERCISES, NAMES, exercise
 
 __all__ = ["check", "find_functions", "grade_functions", "grade_sources", "Check", "Report", "REPORT_SOURCE",
            "REPORT_FILENAME", "EXERCISES", "BY_NAME", "NAMES", "exercise"]
+
+
+def __getattr__(name):
+    """The graders (numpy, mlp) are imported when first used, so ``python -m lab`` and the sandbox's parent
+    side start without them."""
+    if name in ("check", "find_functions", "grade_functions", "grade_sources"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

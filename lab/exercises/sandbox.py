@@ -15,6 +15,7 @@ exercises off; ``MLP_LAB_BWRAP`` names another bwrap binary ("none": behave as i
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import random
@@ -28,8 +29,6 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import numpy as np
 
 from .report import MAX_OUTPUT, Report
 
@@ -75,9 +74,14 @@ def _python():
     return os.path.realpath(sys.executable)
 
 
+def _site():
+    """The folder numpy is installed in (found without importing it)."""
+    return Path(importlib.util.find_spec("numpy").submodule_search_locations[0]).resolve().parent
+
+
 def _site_binds():
     """(host path, sandbox path) of numpy and its bundled libraries."""
-    site = Path(np.__file__).resolve().parents[1]
+    site = _site()
     return [(str(site / name), f"/opt/site/{name}") for name in ("numpy", "numpy.libs") if (site / name).exists()]
 
 
@@ -128,7 +132,7 @@ def _child_env():
 
 
 def _python_args(config, sandboxed):
-    path = ["/opt/grader", "/opt/site"] if sandboxed else [str(ROOT), str(Path(np.__file__).resolve().parents[1])]
+    path = ["/opt/grader", "/opt/site"] if sandboxed else [str(ROOT), str(_site())]
     return [_python(), "-I", "-S", "-B", "-c", BOOT.format(path=path), json.dumps(config)]
 
 
@@ -277,13 +281,14 @@ def run_code(chunks, only=None, limits=LIMITS, sandboxed=True):
 
 @functools.lru_cache(maxsize=4)
 def probe(binary):
-    """(works, message): can this bwrap start the sandbox and import numpy in it?"""
+    """(works, message): can this bwrap start the sandbox and Python in it? (numpy is not imported: that would
+    double the time of a first run; a broken numpy shows in the run's own message.)"""
     if not binary:
         return False, "no bwrap program found (Debian: apt-get install bubblewrap)"
     with tempfile.TemporaryDirectory(prefix="mlp-lab-probe-") as work:
         dummy = Path(work) / "submission.json"
         dummy.write_text("{}")
-        args = [_python(), "-I", "-S", "-B", "-c", "import sys; sys.path[:0] = ['/opt/site']; import numpy"]
+        args = [_python(), "-I", "-S", "-B", "-c", "pass"]
         try:
             done = subprocess.run(bwrap_command(binary, LIMITS, str(dummy), args), capture_output=True, timeout=30,
                                   stdin=subprocess.DEVNULL)

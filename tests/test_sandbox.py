@@ -183,3 +183,20 @@ def test_policy(monkeypatch):
 def test_limits_alone_still_stop_a_loop():
     report = run_code([("loop.py", "while True:\n    pass\n")], limits=SHORT, sandboxed=False)
     assert report.error_kind == "timeout"
+
+
+def test_the_sandbox_sees_only_what_the_grader_needs():
+    code = ("import os, json\nseen = {d: sorted(os.listdir(d)) for d in ('/', '/opt', '/opt/grader', '/opt/grader/lab',"
+            " '/opt/site', '/run', '/tmp')}\nprint(json.dumps(seen))\nprint('uid', os.getuid())\n")
+    report, _ = run(code, beside_page=False)
+    assert report.passed, report.card()
+    import json
+
+    seen = json.loads(report.output.splitlines()[0])
+    assert set(seen["/"]) <= {"usr", "lib", "lib64", "bin", "root", "opt", "run", "tmp", "dev", "proc"}
+    assert seen["/opt"] == ["grader", "site"] and seen["/opt/grader"] == ["lab", "mlp"]
+    assert seen["/opt/grader/lab"] == ["__init__.py", "exercises"]
+    assert set(seen["/opt/site"]) <= {"numpy", "numpy.libs"} and seen["/run"] == ["submission.json"]
+    assert seen["/tmp"] == []
+    if os.geteuid() == 0:
+        assert 200_000 <= int(report.output.split("uid ")[1].split()[0]) < 260_000

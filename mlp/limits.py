@@ -15,7 +15,7 @@ MAX_UPLOAD_IMAGES = 600_000  # images in an uploaded .npz (the large notMNIST ha
 MAX_UPLOAD_DECODED_BYTES = 512 * 2**20  # all arrays of an uploaded .npz as they will sit in memory (uint8 images fit)
 MAX_UPLOAD_TAR_IMAGES = 25_000  # PNGs decoded from an uploaded .tar(.gz) (notMNIST_small has 18,724; 0.2-0.5 ms each)
 MAX_UPLOAD_TAR_MEMBERS = 30_000  # headers in an uploaded tar: files, folders, long-name and pax headers all count
-MAX_EXPANDED_BYTES = 1 * 2**30  # bytes an uploaded archive's compressed stream may inflate to
+MAX_EXPANDED_BYTES = 256 * 2**20  # bytes an uploaded tar may inflate to (notMNIST_small's tar is about 50 MB)
 
 # --- data sets: files in the data folder (put there by the server's owner) and command-line paths -------------------
 MAX_OWNER_FILE_BYTES = 2 * 2**30  # one data file on disk

@@ -200,3 +200,12 @@ def test_the_sandbox_sees_only_what_the_grader_needs():
     assert seen["/tmp"] == []
     if os.geteuid() == 0:
         assert 200_000 <= int(report.output.split("uid ")[1].split()[0]) < 260_000
+
+
+def test_no_environment_of_the_server_reaches_the_sandbox(monkeypatch):
+    monkeypatch.setenv("MLP_LAB_TEST_SECRET", "s3cret")
+    code = ("import os\nprint(sorted(os.environ))\nfor p in ('/proc/1/environ', '/proc/self/environ'):\n"
+            "    try:\n        print(p, open(p, 'rb').read())\n"
+            "    except OSError as e:\n        print(p, 'denied', e.errno)\n")
+    report, _ = run(code, beside_page=False)
+    assert report.passed and "s3cret" not in report.output and "MLP_LAB_TEST_SECRET" not in report.output

@@ -150,7 +150,7 @@ def _spawn(chunks, only, limits, binary, workdir):
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 pass_fds=(write_fd,), start_new_session=True, cwd="/" if binary else workdir,
-                                env=None if binary else _child_env())
+                                env=_child_env())  # bwrap too: nothing of the server's environment
     finally:
         os.close(write_fd)
     return proc, read_fd, uid

@@ -269,6 +269,7 @@ def test_tar_of_a_million_empty_members(tmp_path):
     bomb = tar_gz_repeating(tar_header("notMNIST_small/A/empty.png"), 1_000_000)
     assert len(bomb) < 16 * 2**20
     refused(tmp_path, bomb, "bytes", "notMNIST_small.tar.gz", "1,001 empty files", "mlp.limits.MAX_TAR_SKIPPED")
+    refused(tmp_path, bomb, "dataset", "notMNIST_small.tar.gz", "1,001 empty files", "mlp.limits.MAX_TAR_SKIPPED")
 
 
 def test_tar_of_a_million_folders(tmp_path):
@@ -498,6 +499,13 @@ def test_paused_run_pickle_payload_is_never_unpickled(tmp_path, key):
     refused(tmp_path, savez(**arrays), "trainer", "run.npz", "pickled Python objects")
     assert not target.exists()
     payload_is_live(savez(**arrays), key, target)
+
+
+def test_paused_run_with_a_declared_order_bomb(tmp_path):
+    arrays, _ = paused_run_arrays()
+    members = [small_member(k, v) for k, v in arrays.items() if k != "order"]
+    bomb = zip_of([*members, npy_member("order", (10**9,), "<i8", nbytes=10)])
+    refused(tmp_path, bomb, "trainer", "run.npz", "'order' holds 1,000,000,000 rows", "mlp.limits.MAX_OWNER_IMAGES")
 
 
 @pytest.mark.parametrize("change,needles", [

@@ -182,7 +182,9 @@ def fd_section(ex, letters):
                "error with nothing wrong; the absolute errors show the analytic values are right.")
 
 
+@st.fragment
 def stability_section(ex, letters):
+    """Its own fragment: moving the scale or the softmax choice reruns this section only."""
     st.header("Numerical stability: large logits")
     ctrl_scale, ctrl_kind = st.columns([1, 1])
     scale = ctrl_scale.select_slider("Scale the logits by s", SCALES, value=1, key="sm_scale")

@@ -176,7 +176,9 @@ def gradient_check_section(params, x, labels, loss):
         "error even though the gradient is right. Try another seed to see the usual < 1e-6.")
 
 
+@st.fragment
 def momentum_section(params, x, labels):
+    """Its own fragment: moving α, γ or the parameter shown reruns this section only."""
     st.header("One step of gradient descent with momentum")
     c1, c2, c3 = st.columns(3)
     lr = c1.slider("Learning rate α", 0.01, 2.0, 0.1, 0.01, key="bp_lr")

@@ -16,8 +16,9 @@ One Streamlit server serves a whole class, so memory is counted per process:
   upload's bytes; a data-folder file's resolved path, size and mtime_ns), with its report split
   and the SHA-256 of its arrays (``digest``, the key of everything derived from the set). A
   session *claims* the sets it uses (``claim``); the claim lives in its session state, so the
-  store sees it through a weak reference and a set no live session claims can be evicted, least
-  recently used first. Uploaded sets together stay within ``MAX_CACHED_UPLOAD_BYTES``.
+  store sees it through a weak reference. An upload no live session claims is dropped at the next
+  script run of any session; a data-folder set no session claims is evicted, least recently used
+  first, when room is needed. Uploaded sets together stay within ``MAX_CACHED_UPLOAD_BYTES``.
 """
 
 from __future__ import annotations
@@ -276,6 +277,19 @@ class SetStore:
         """How many live claims ``key`` has."""
         with self._lock:
             return len(self._claims.get(key, ()))
+
+    def release_unclaimed_uploads(self):
+        """Drop every uploaded set that no live session claims; return how many were dropped.
+
+        Called at every script run (``ui.data_source``), so an upload's memory goes soon after the
+        last session using it ends (or replaces it); data-folder sets stay cached until room is needed.
+        """
+        with self._lock:
+            gone = [k for k, e in self._sets.items() if e.uploaded and not self._claims.get(k)]
+            for k in gone:
+                del self._sets[k]
+                self._claims.pop(k, None)
+            return len(gone)
 
     def held_bytes(self, uploads_only=False):
         with self._lock:

@@ -173,3 +173,13 @@ def test_a_real_upload_through_the_store():
                               estimate_upload_bytes(data, "mine.npz"))
     assert len(entry.dataset) == 80 and entry.nbytes == estimate_set_bytes(80)[0]
     assert not entry.split.x_train.flags.writeable
+
+
+def test_uploads_no_session_claims_are_released_data_folder_sets_stay():
+    store = store_of(100 * MiB)
+    one = estimate_set_bytes(60)
+    kept = store.load(("upload", "kept"), lambda: dataset(60), one)[1]
+    store.load(("upload", "ended"), lambda: dataset(60, seed=1), one)  # its claim is dropped at once
+    store.load(("path", "p", ()), lambda: dataset(60, seed=2), one)
+    assert store.release_unclaimed_uploads() == 1
+    assert sorted(k[1] for k in store._sets) == ["kept", "p"] and kept.key == ("upload", "kept")

@@ -165,4 +165,6 @@ def test_a_session_keeps_no_upload_bytes_and_its_claim_ends_with_it(data_dir):
     assert STORE.claimed(key) == 1
     del at, kept
     gc.collect()
-    assert STORE.claimed(key) == 0  # the session is gone: its upload may now be evicted
+    assert STORE.claimed(key) == 0 and STORE.get(key) is not None  # the session is gone, its claim with it
+    AppTest.from_file(HOME, default_timeout=30).run()  # any session's next script run releases the upload
+    assert STORE.get(key) is None

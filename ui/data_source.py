@@ -99,6 +99,7 @@ def _uploaded_set():
 
 def current_entry():
     """(StoredSet, name shown) of the session's choice: its upload, else the chosen or first data set in data/."""
+    STORE.release_unclaimed_uploads()  # uploads of sessions that ended or moved on
     upload = st.session_state.get(UPLOAD_KEY)
     choice = st.session_state.get(CHOICE_KEY)
     if upload and (choice is None or choice == upload_label(upload["name"])):

@@ -132,13 +132,13 @@ def pending_panel():
                    f"it, or discard it. Nothing leaves the history until you choose."
                    + (f" {len(waiting) - 1} more run(s) wait after it." if len(waiting) > 1 else ""),
                    icon=":material/inventory_2:")
-        c = st.columns([2.2, 1.2, 1], vertical_alignment="bottom")
         by_id = {r.run_id: r for r in history}
-        drop = c[0].selectbox("Run to remove", list(by_id), format_func=lambda i: _choice_label(by_id[i]),
-                              key=PENDING_DROP)
-        c[1].button(f"Remove it, keep run {run.run_id}", key="train_pending_keep", on_click=_make_room,
+        drop = st.selectbox("Run to remove", list(by_id), format_func=lambda i: _choice_label(by_id[i]),
+                            key=PENDING_DROP)
+        c = st.columns(2)
+        c[0].button(f"Remove it, keep run {run.run_id}", key="train_pending_keep", on_click=_make_room,
                     args=(drop,), icon=":material/swap_horiz:", width="stretch")
-        c[2].button(f"Discard run {run.run_id}", key="train_pending_discard", on_click=_discard_pending,
+        c[1].button(f"Discard run {run.run_id}", key="train_pending_discard", on_click=_discard_pending,
                     icon=":material/delete_forever:", width="stretch")
         downloads(run, "pending")
 

@@ -380,6 +380,24 @@ def test_bit_flips_never_lose_images(tmp_path):
     assert sum(verdict["tally"].values()) == 300 and verdict["tally"]["refused"] >= 250, verdict
 
 
+def test_gzip_header_trailer_and_middle_flips():
+    """A flip in the gzip mtime changes nothing; one in the CRC-32, the length or the middle of the stream is seen."""
+    from mlp.data import DataError, load_bytes
+
+    good = tar_of(letter_members(40)[0])
+    want = load_bytes(good, "g.tar.gz")
+    for pos, needle in ((4, None), (len(good) - 8, "incorrect data check"), (len(good) - 2, "incorrect length check"),
+                        (len(good) // 2, "gzip stream is damaged")):
+        bad = bytearray(good)
+        bad[pos] ^= 1
+        if needle is None:
+            got = load_bytes(bytes(bad), "g.tar.gz")
+            assert np.array_equal(got.images, want.images) and np.array_equal(got.labels, want.labels)
+        else:
+            with pytest.raises(DataError, match=needle):
+                load_bytes(bytes(bad), "g.tar.gz")
+
+
 def test_npz_bit_flips_never_change_images(tmp_path):
     path = tmp_path / "flip.npz"
     buf = io.BytesIO()

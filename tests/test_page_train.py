@@ -424,6 +424,34 @@ def test_a_rerun_inside_the_last_chunk_ends_with_the_run_in_the_history_50_times
     assert 0 < landed_after < 50  # both cases happened: the rerun landed inside the chunk, and after it
 
 
+def test_a_script_run_stopped_halfway_through_moving_a_run_leaves_it_once_in_the_history(data_dir, monkeypatch):
+    """Streamlit stops a replaced script thread at any Streamlit call: here right after the run went into the
+    history, before the live run was cleared. The next script run finishes the move; the run is there once."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    monkeypatch.setattr(training, "CHUNK_SECONDS", 0.0)  # the click's script run trains one step
+    at = new_app(hyper_to_query(Hyper(hidden=8, lr=0.1, momentum=0.9, epochs=2, batch_size=32)))
+    at.button(key="train_start").click().run()
+    live = at.session_state[keys.LIVE]
+    with live.lock:
+        live.advance(60.0)  # the run's last chunk, as a replaced thread trains it
+    real, calls = train_history.admit, []
+
+    def stopped_here(*args):
+        calls.append(1)
+        kept = real(*args)
+        if len(calls) == 1:
+            raise StopException()  # the first script run ends here: the run is in, LIVE not yet cleared
+        return kept
+
+    monkeypatch.setattr(train_history, "admit", stopped_here)
+    at.run()
+    assert run_ids(at) == [1] and at.session_state[keys.LIVE] is live  # halfway
+    at.run()
+    no_exceptions(at)
+    assert run_ids(at) == [1] and at.session_state[keys.LIVE] is None and len(calls) == 2
+
+
 def run_until_it_stops_itself(hyper):
     """Train ``hyper`` on the page; the run must end early as diverged. Returns the app and its error text."""
     at = new_app(hyper_to_query(hyper))

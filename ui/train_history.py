@@ -57,9 +57,13 @@ def admit(record, index=None):
     """Put a run into the history at ``index`` (default: the end); True if it went in.
 
     A full history (``MAX_RUNS`` runs) drops nothing: the run waits in ``PENDING``
-    and ``pending_panel`` asks the user which run to remove, or whether to discard it.
+    and ``pending_panel`` asks the user which run to remove, or whether to discard it. A run already
+    in the history or waiting is not added twice (a script thread stopped by Streamlit halfway
+    through moving a run leaves it to the next script run, which moves it again).
     """
     history = runs()
+    if any(r.run_id == record.run_id for r in history + pending()):
+        return True
     if len(history) >= MAX_RUNS:
         st.session_state[PENDING] = [*pending(), record]
         return False

@@ -5,8 +5,9 @@ this is unit-tested:
 
 * ``LiveRun`` wraps a ``Trainer`` and advances it in time-boxed chunks
   (``advance(budget_seconds)``), with the modes running / paused / stepping
-  (one epoch, then paused), stops by itself when the loss diverges, and
-  keeps the wall-clock time of the run without its pauses.
+  (to the end of the current epoch, then paused), stops by itself when the
+  loss diverges, keeps the wall-clock time of the run without its pauses, and
+  builds its own ``RunRecord`` (``final_record``) in the call that ends it.
 * ``RunRecord`` is a finished, stopped, diverged or loaded run kept in the
   history: settings, curves, final figures, weights.
 * (The settings' ranges and URL query string are in ``lab.settings``.)

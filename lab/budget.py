@@ -278,6 +278,11 @@ class SetStore:
         with self._lock:
             return len(self._claims.get(key, ()))
 
+    def holds_uploads(self):
+        """True if any uploaded set is held."""
+        with self._lock:
+            return any(e.uploaded for e in self._sets.values())
+
     def release_unclaimed_uploads(self):
         """Drop every uploaded set that no live session claims; return how many were dropped.
 

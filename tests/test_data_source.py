@@ -168,3 +168,21 @@ def test_a_session_keeps_no_upload_bytes_and_its_claim_ends_with_it(data_dir):
     assert STORE.claimed(key) == 0 and STORE.get(key) is not None  # the session is gone, its claim with it
     AppTest.from_file(HOME, default_timeout=30).run()  # any session's next script run releases the upload
     assert STORE.get(key) is None
+
+
+def test_the_sweep_for_ended_sessions_runs_at_most_every_30_seconds_while_uploads_are_held(data_dir, monkeypatch):
+    import ui.budget as ub
+
+    calls, clock = [], {"t": 1e9}
+    monkeypatch.setattr(ub.gc, "collect", lambda: calls.append(clock["t"]))
+    images, labels = blob_letters(70, seed=13)
+    at = upload(AppTest.from_file(HOME, default_timeout=30).run(), "held.npz", npz_upload(images=images, labels=labels))
+    assert ub.STORE.holds_uploads()
+    calls.clear()
+    monkeypatch.setitem(ub._sweep, "last", 0.0)
+    now = lambda: clock["t"]
+    for dt in (0, 10, 20, 31, 40):
+        clock["t"] = 1e9 + dt
+        ub.sweep_ended_sessions(now)
+    assert calls == [1e9, 1e9 + 31]
+    del at

@@ -5,12 +5,44 @@ The Streamlit-free parts (budget, estimates, the store) are in ``lab.budget``.
 
 from __future__ import annotations
 
+import gc
+import threading
+import time
+
 import streamlit as st
 
 from lab import budget
 from mlp.data import size_text
 
 STORE = budget.SetStore()  # the decoded data sets of every session of this server process
+SWEEP_SECONDS = 30.0  # at most this often, ended sessions are looked for (see sweep_ended_sessions)
+_sweep = {"last": 0.0, "lock": threading.Lock()}
+
+
+def sweep_ended_sessions(now=time.monotonic):
+    """Let sessions that ended drop their claims: at most every SWEEP_SECONDS, while any upload is held.
+
+    Streamlit keeps a closed tab's session for ``server.disconnectedSessionTTL`` (120 s) for a
+    reconnect, in a TTL cache that drops expired sessions only when it is next changed; its session
+    state then goes with the next cycle collection. This asks that cache to expire now (a private
+    Streamlit object, so best effort: any failure is ignored) and collects cycles. Claims are weak
+    references, so correctness never depends on it; only how soon memory comes back.
+    """
+    if not STORE.holds_uploads() or not _sweep["lock"].acquire(blocking=False):
+        return
+    try:
+        if now() - _sweep["last"] < SWEEP_SECONDS:
+            return
+        _sweep["last"] = now()
+        try:
+            from streamlit.runtime import Runtime
+
+            Runtime.instance()._session_mgr._session_storage._cache.expire()
+        except Exception:  # not a server (AppTest), or Streamlit's internals changed
+            pass
+        gc.collect()
+    finally:
+        _sweep["lock"].release()
 
 
 def run_refusal(hyper, n_train, n_valid):

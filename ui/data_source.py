@@ -19,7 +19,7 @@ import streamlit as st
 
 from lab.budget import estimate_path_bytes, estimate_upload_bytes
 from mlp.data import EMBEDDED_FILE, DataError, data_dir, find_data_files, load_bytes, load_dataset
-from ui.budget import STORE, memory_caption
+from ui.budget import STORE, memory_caption, sweep_ended_sessions
 from ui.text import MAX_MESSAGE, plain
 
 UPLOAD_KEY = "upload"  # session_state: {"key", "name", "claim"} of the session's uploaded data set (no bytes)
@@ -99,6 +99,7 @@ def _uploaded_set():
 
 def current_entry():
     """(StoredSet, name shown) of the session's choice: its upload, else the chosen or first data set in data/."""
+    sweep_ended_sessions()
     STORE.release_unclaimed_uploads()  # uploads of sessions that ended or moved on
     upload = st.session_state.get(UPLOAD_KEY)
     choice = st.session_state.get(CHOICE_KEY)

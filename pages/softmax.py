@@ -14,7 +14,7 @@ from lab.losses_demo import confidently_wrong, mse_vs_ce
 from lab.predict import random_logits, softmax_questions
 from lab.report_errors import SOFTMAX_MISTAKES
 from mlp.core import LETTERS
-from ui.charts import gradient_lines, matrix_grid, probability_bars
+from ui.charts import draw, gradient_lines, matrix_grid, probability_bars
 from ui.latex import aligned, fmt, labelled, num, rows_table, show
 from ui.predict import new_numbers_button, problem_id
 from ui.reveal import Reveal
@@ -64,7 +64,7 @@ def inputs():
 
 def current_numbers(ex, letters):
     chart_col, metric_col = st.columns([3, 1])
-    chart_col.altair_chart(probability_bars(ex.p, letters, ex.label), width="stretch")
+    draw(probability_bars(ex.p, letters, ex.label), chart_col)
     metric_col.metric("Loss L = −log p_c", f"{ex.loss:.4f}")
     metric_col.metric(f"p_{letters[ex.label]} (true class)", f"{ex.p[ex.label]:.4f}")
     metric_col.metric("Predicted", letters[ex.predicted])
@@ -147,9 +147,8 @@ def mse_section(logits, c, letters):
     show(rows_table([(r"\partial L_{\mathrm{CE}} / \partial \mathbf o", both.ce_grad, 3),
                      (r"\partial L_{\mathrm{SE}} / \partial \mathbf o", both.mse_grad, 3)], letters))
     t, last = letters[c], -1
-    st.altair_chart(gradient_lines(wrong.drops, {"cross-entropy": wrong.ce_grad_true,
-                                                 "squared error": wrong.mse_grad_true}, wrong.p_true,
-                                   x_title=f"o_{t} pushed down by d", y_title=f"dL/do_{t}"), width="stretch")
+    draw(gradient_lines(wrong.drops, {"cross-entropy": wrong.ce_grad_true, "squared error": wrong.mse_grad_true},
+                        wrong.p_true, x_title=f"o_{t} pushed down by d", y_title=f"dL/do_{t}"))
     st.markdown(
         f"Push the true logit o_{t} down until the network is confidently wrong: at d = {wrong.drops[last]:g}, "
         f"p_{t} = {wrong.p_true[last]:.1e}. Cross-entropy's gradient on o_{t} is still "

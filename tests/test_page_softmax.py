@@ -90,7 +90,8 @@ def latex_with(at, text):
 
 def chart_frame(chart):
     """The data of a vega_lite_chart element as a DataFrame."""
-    data = chart.proto.datasets[0].data.data
+    proto = chart.proto
+    data = proto.datasets[0].data.data if len(proto.datasets) else proto.data.data
     return pa.ipc.open_stream(data).read_all().to_pandas()
 
 

@@ -6,7 +6,6 @@ Numbers from ``lab.explain.explain_letter``; which rows and columns of the gradi
 
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -15,7 +14,7 @@ from lab.backprop_facts import nonzero_columns, nonzero_rows
 from lab.explain import explain_letter
 from mlp.core import LETTERS
 from mlp.network import init_params
-from ui.charts import probability_bars
+from ui.charts import bars, draw, probability_bars
 from ui.data_source import current_split, data_source_picker
 from ui.latex import aligned, fmt, rows_table, show
 from ui.session import current_model
@@ -79,13 +78,7 @@ def summary(lp, part, index):
 
 def top_units(lp):
     st.header("The hidden units that fire most")
-    top = pd.DataFrame({"unit": [f"#{u}" for u in lp.top_units], "h": lp.top_h})
-    st.altair_chart(
-        alt.Chart(top).mark_bar(color="#1a73e8").encode(
-            x=alt.X("unit:N", sort=list(top["unit"]), title="hidden unit", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("h:Q", title="activation h = ReLU(z_h)"),
-            tooltip=["unit", alt.Tooltip("h:Q", format=".4f")]).properties(height=220),
-        width="stretch")
+    draw(bars([f"#{u}" for u in lp.top_units], lp.top_h, "hidden unit", "activation h = ReLU(z_h)"))
 
 
 def output_layer(lp):
@@ -95,8 +88,7 @@ def output_layer(lp):
          r" = \frac{p - y}{N} = \frac{p - y}{1}")
     show(rows_table([(r"o", lp.o, 3), (r"p", lp.p, 3), (r"y", np.eye(len(letters))[lp.label], 0),
                      (r"\delta_o = p - y", lp.dl_do, 3)], letters))
-    st.altair_chart(probability_bars(lp.p, letters, lp.label, role="true letter", height=200, title="p"),
-                    width="stretch")
+    draw(probability_bars(lp.p, letters, lp.label, role="true letter", height=200, title="p"))
 
 
 def backward_shapes(lp):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab.predict import check
+from ui.charts import draw
 from ui.latex import show
 from ui.predict import guess_key, score, score_caption
 
@@ -64,7 +65,7 @@ class Reveal:
     def step(self, i, title, *lines, note=None, chart=None, level=3):
         """Draw step i if it is revealed: a heading 'i+1. title' (markdown level ``level``), the verdict of the
         learner's prediction if there was one, the LaTeX ``lines`` (a line may be a list of lines), an optional
-        Altair ``chart`` and a caption ``note``. Returns whether the step was drawn."""
+        ``ui.charts.Chart`` and a caption ``note``. Returns whether the step was drawn."""
         if not self.visible(i):
             return False
         st.markdown(f"{'#' * level} {i + 1}. {title}")
@@ -75,7 +76,7 @@ class Reveal:
             for part in [line] if isinstance(line, str) else line:
                 show(part)
         if chart is not None:
-            st.altair_chart(chart, width="stretch")
+            draw(chart)
         if note:
             st.caption(note)
         return True

@@ -324,3 +324,54 @@ def test_trainer_explain_and_backpropagation_share_one_backward_pass(monkeypatch
     assert len(calls) >= 4
     for a, b in zip(right, changed):
         assert not np.allclose(a, b)
+
+
+def report_learning(images, labels, n_train, hidden, epochs):
+    """The course report's load_data + learning(), transcribed (global stream, its helpers, its in-place mask)."""
+    saved = np.random.get_state()
+    try:
+        np.random.seed(521)
+        rand_idx = np.arange(len(images))
+        np.random.shuffle(rand_idx)
+        data = (images[rand_idx] / 255.0).reshape(len(images), -1)
+        targets = labels[rand_idx].astype(int)
+        x, y = data[:n_train], np.eye(10)[targets[:n_train]]  # (the report's validation pass changes nothing)
+        f = x.shape[1]
+        wo = np.random.normal(0, np.sqrt(2 / (hidden + 10)), (hidden, 10))
+        wh = np.random.normal(0, np.sqrt(2 / (f + hidden)), (f, hidden))
+    finally:
+        np.random.set_state(saved)
+    bo, bh = np.zeros((1, 10)), np.zeros((1, hidden))
+    vwh, vwo, vbh, vbo = (np.full(s, 1e-5) for s in ((f, hidden), (hidden, 10), (1, hidden), (1, 10)))
+
+    def softmax(z):
+        z = z - z.max(axis=1, keepdims=True)
+        return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+
+    losses = []
+    for _ in range(epochs):
+        o = np.matmul(x, wh) + bh
+        prediction = softmax(np.matmul(np.maximum(o, 0), wo) + bo)
+        losses.append(-np.sum(y * np.log(prediction)) / y.shape[0])
+        d = (prediction - y) / y.shape[0]
+        ones = np.ones((1, y.shape[0]))
+        dwo, dbo = np.matmul(np.maximum(o, 0).T, d), np.matmul(ones, d)
+        o[o >= 0] = 1
+        o[o < 0] = 0
+        dwh, dbh = np.matmul(x.T, o * np.matmul(d, wo.T)), np.matmul(ones, o * np.matmul(d, wo.T))
+        vwh, vwo, vbh, vbo = 0.9 * vwh + 0.1 * dwh, 0.9 * vwo + 0.1 * dwo, 0.9 * vbh + 0.1 * dbh, 0.9 * vbo + 0.1 * dbo
+        wo, wh, bo, bh = wo - vwo, wh - vwh, bo - vbo, bh - vbh
+    return losses, wh
+
+
+def test_float64_report_init_run_agrees_with_the_reports_code_to_rounding():
+    """Our float64 Trainer with init='report' against the report's own loop: same losses and weights to ~1e-12."""
+    from helpers import blob_letters
+
+    images, labels = blob_letters(400)
+    split = frozen_split()
+    trainer = make_trainer_report(split, dtype="float64", epochs=8)
+    trainer.run()
+    losses, wh = report_learning(images, labels, len(split.y_train), 16, 8)
+    np.testing.assert_allclose([r["train_loss"] for r in trainer.history], losses, rtol=1e-12)
+    np.testing.assert_allclose(trainer.params.w_h, wh, rtol=0, atol=1e-12)

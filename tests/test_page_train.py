@@ -613,7 +613,7 @@ def test_a_model_loaded_into_a_full_history_waits_and_a_first_load_says_what_it_
     data = model_bytes(trainer.params, trainer.hyper, trainer.history)
     at = new_app()
     upload(at, "first.npz", data)
-    assert any("in place of none yet" in m.value for m in at.success)
+    assert any("in place of the shipped pretrained model" in m.value for m in at.success)
     upload(at, "second.npz", data)
     assert run_ids(at) == [1] and run_ids(at, keys.PENDING) == [2]  # nothing dropped
     assert any("history is full" in w.value for w in at.warning)

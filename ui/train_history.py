@@ -154,7 +154,7 @@ def pending_panel():
 def model_name(current):
     """How the page names a CurrentModel (None: no model yet, the inspection page's shipped one)."""
     if current is None:
-        return "none yet (the inspection page showed the shipped pretrained model)"
+        return "the shipped pretrained model (the session had no model of its own yet)"
     for run in runs() + pending():
         if run.params is current.model.params:
             return f"run {run.run_id}'s model ({plain(run.label)})"

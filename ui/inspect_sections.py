@@ -15,7 +15,7 @@ from lab.your_letter import prepare_letter
 from mlp.core import LETTERS
 from ui import inspect_view as iv
 from ui import keys
-from ui.charts import probability_bars
+from ui.charts import draw, probability_bars
 from ui.text import MAX_MESSAGE, plain
 
 GRID_PAGE = 32  # hidden units per page of the weight grid (4 rows of 8 at 1280 px)
@@ -247,8 +247,8 @@ def your_letter_section(model):
             st.markdown(f"#### The network cannot tell: {tied} letters tie at {probs[best]:.0%}")
         else:
             st.markdown(f"#### The network reads it as **{LETTERS[best]}** ({probs[best]:.0%})")
-        st.altair_chart(probability_bars(probs, LETTERS, best, role="its answer", other="other letters", height=280,
-                                         percent=True, legend=False, title="probability"), width="stretch")
+        draw(probability_bars(probs, LETTERS, best, role="its answer", other="other letters", height=280,
+                              percent=True, legend=False, title="probability"))
     with y2:
         st.markdown("#### The hidden units that fired most")
         units, acts = im.top_hidden_units(model.params, prepared.x, k=8)

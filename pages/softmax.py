@@ -86,7 +86,7 @@ def forward_steps(reveal, ex, letters):
                 r"L = -\sum_{k=1}^{K} y_k \log p_k = -\log p_c",
                 rows_table([(r"\mathbf y", ex.y, 0)], letters),
                 rf"L = -\log p_{{\mathrm{{{t}}}}} = -\log {num(ex.p[ex.label])} = {num(ex.loss, 4)}",
-                note=f"y is the one-hot row of the true class c = {t} (c is the class, y its one-hot row).")
+                note=f"The true class is c = {t}; y is its one-hot row (a 1 under {t}, 0 elsewhere).")
     big = k > JACOBIAN_LATEX_MAX_K
     reveal.step(2, "The softmax Jacobian: every p_i depends on every o_j",
                 r"J_{ij} = \frac{\partial p_i}{\partial o_j} = p_i\,(\mathbf 1[i = j] - p_j) = "

@@ -77,7 +77,7 @@ def matrix_grid(a, labels, row_title="i", col_title="j"):
     spec = {
         "height": 34 * len(labels) + 30,
         "encoding": {"x": _field("j", "nominal", sort=labels, title=col_title, axis={"orient": "top", "labelAngle": 0}),
-                     "y": _field("i", "nominal", sort=labels, title=row_title)},
+                     "y": _field("i", "nominal", sort=labels, title=row_title, axis={"titleAngle": 0})},
         "layer": [
             {"mark": {"type": "rect"}, "encoding": {"color": _field("value", "quantitative", legend=None, scale={
                 "scheme": "redblue", "domain": [-lim, lim], "reverse": True})}},

@@ -67,6 +67,8 @@ def charts(at):
         rows = []
         for ds in c.proto.datasets:
             rows += pa.ipc.open_stream(ds.data.data).read_all().to_pylist()
+        if c.proto.data.data:  # a chart drawn with its data frame (ui.charts.draw)
+            rows += pa.ipc.open_stream(c.proto.data.data).read_all().to_pylist()
         out.append((json.loads(c.proto.spec), rows))
     return out
 

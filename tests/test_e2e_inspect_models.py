@@ -52,6 +52,7 @@ def shoot(page, name, anchor):
         page.set_viewport_size({"width": width, "height": height})
         wait_for_layout(page, width)
         anchor.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.mouse.move(width - 5, 5)  # off every element: no hover toolbar over the chart headings
         wait_for_layout(page, width)
         screenshot(page, f"inspect_models_{name}_{label}")
     page.set_viewport_size({"width": 1280, "height": 800})

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from helpers import blob_letters
 from PIL import Image, ImageDraw, ImageFont
@@ -158,6 +159,10 @@ def test_all_zero_weights(split):
     assert_sane(at)
     assert any("No hidden unit fires" in i.value for i in at.info)
     assert any("cannot tell: 10 letters tie at 10%" in t for t in texts(at))
+    (bars,) = [c for c in at.get("vega_lite_chart") if c.proto.data.data]  # the probability bars
+    rows = pa.ipc.open_stream(bars.proto.data.data).read_all().to_pylist()
+    assert [r["class"] for r in rows] == list("ABCDEFGHIJ") and all(r["role"] == "other letters" for r in rows)
+    assert np.allclose([r["probability"] for r in rows], 0.1)
 
 
 def test_weights_near_the_largest_float32(split):

@@ -247,8 +247,8 @@ def your_letter_section(model):
             st.markdown(f"#### The network cannot tell: {tied} letters tie at {probs[best]:.0%}")
         else:
             st.markdown(f"#### The network reads it as **{LETTERS[best]}** ({probs[best]:.0%})")
-        draw(probability_bars(probs, LETTERS, best, role="its answer", other="other letters", height=280,
-                              percent=True, legend=False, title="probability"))
+        draw(probability_bars(probs, LETTERS, best if tied == 1 else -1, role="its answer", other="other letters",
+                              height=280, percent=True, legend=False, title="probability"))  # a tie: none orange
     with y2:
         st.markdown("#### The hidden units that fired most")
         units, acts = im.top_hidden_units(model.params, prepared.x, k=8)

@@ -13,7 +13,7 @@ ensure_router()
 
 st.title("Class experiments")
 cls.flush_outbox()
-cls.remember_in_browser()
+cls.remember_in_browser()  # cookies asked for by the last script run (joining, a new experiment)
 cls.show_messages()
 try:
     store = cls.store()
@@ -44,12 +44,18 @@ if key:
     view.show_join(exp)
 
 
+board = store.board(exp.code, key)
+
+
 @st.fragment(run_every=3)
 def live_board():
-    board = store.board(exp.code, key)
-    board_ui.draw_board(exp, board, me[0] if me else None)
-    if key:
-        view.teacher_tools(exp, key, board)
+    now = store.board(exp.code, key)
+    if key and len(now) != len(board):
+        st.rerun()  # a new run: the teacher's controls below list it too
+    board_ui.draw_board(exp, now, me[0] if me else None)
 
 
 live_board()
+if key:  # outside the refreshing board, so an open list is not closed under the teacher's pointer
+    view.teacher_tools(exp, key, board)
+cls.remember_in_browser()  # and by this one (a teacher link)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mlp.data import DataError
+from ui import class_session as cls
 from ui import keys
 from ui import train_history as th
 from ui import train_settings as ts
@@ -28,8 +29,10 @@ if split is None:
     st.stop()
 
 n_train = len(split.y_train)
+cls.training_banner()  # a joined class experiment: its question, and its settings taken once
 ts.init_settings(n_train)
 tr.settle()  # a run that ended in a replaced script thread goes to the history now
+cls.save_new_runs()  # every ended run is written to the class database (or kept until it can be)
 live = st.session_state.get(keys.LIVE)
 busy = live is not None
 
@@ -37,6 +40,7 @@ busy = live is not None
 # they stay where the pointer is (a button that moves between press and release loses the click).
 tr.controls(data_key, dataset.name, split)
 tr.show_notice()
+cls.show_messages()
 th.pending_panel()
 if busy:  # the run keeps its settings: the widgets step aside so the curves fit on the screen
     hyper = st.session_state[keys.SETTINGS]
@@ -51,3 +55,4 @@ tr.live_panel()
 th.last_run_panel()
 th.history_panel()
 th.load_panel(data_key, dataset.name, split)
+cls.remember_in_browser()

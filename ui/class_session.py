@@ -27,6 +27,8 @@ from ui.keys import (
     CLASS_SESSION_UID,
     CLASS_SET_COOKIE,
     CLASS_TOKEN,
+    PENDING,
+    RUNS,
     SETTINGS,
 )
 from ui.text import plain
@@ -66,17 +68,31 @@ def show_messages():
 def token():
     """This browser's student token: from the session, else from the cookie."""
     if CLASS_TOKEN not in st.session_state:
-        value = st.context.cookies.get(COOKIE)
-        st.session_state[CLASS_TOKEN] = value if isinstance(value, str) and 0 < len(value) <= 100 else None
+        st.session_state[CLASS_TOKEN] = cookie(COOKIE)
     return st.session_state[CLASS_TOKEN]
 
 
+def _safe(text):
+    return bool(text) and len(text) <= 100 and text.replace("-", "").replace("_", "").isalnum()
+
+
+def set_cookie(name, value):
+    """Ask for a cookie to be written into the browser at the next ``remember_in_browser``."""
+    st.session_state.setdefault(CLASS_SET_COOKIE, {})[name] = value
+
+
+def cookie(name):
+    value = st.context.cookies.get(name)
+    return value if isinstance(value, str) and _safe(value) else None
+
+
 def remember_in_browser():
-    """Write the session's token into the browser's cookie (once per session, after joining)."""
-    value = st.session_state.pop(CLASS_SET_COOKIE, None)
-    if value and value.replace("-", "").replace("_", "").isalnum():
-        st.iframe(f"<script>document.cookie = '{COOKIE}={value}; path=/; max-age={COOKIE_DAYS * 86400}; "
-                  "SameSite=Lax';</script>", height=1)
+    """Write the cookies asked for (the student token, a teacher key) into the browser, by a one-line script."""
+    wanted = {k: v for k, v in st.session_state.pop(CLASS_SET_COOKIE, {}).items() if _safe(k) and _safe(v)}
+    if wanted:
+        lines = "".join(f"document.cookie = '{k}={v}; path=/; max-age={COOKIE_DAYS * 86400}; SameSite=Lax';"
+                        for k, v in wanted.items())
+        st.iframe(f"<script>{lines}</script>", height=1)
 
 
 def me():
@@ -88,7 +104,8 @@ def me():
 def join(name):
     """Make this browser a student called ``name`` (StoreError for a bad name); returns the token."""
     _, new = store().join(name)
-    st.session_state[CLASS_TOKEN] = st.session_state[CLASS_SET_COOKIE] = new
+    st.session_state[CLASS_TOKEN] = new
+    set_cookie(COOKIE, new)
     return new
 
 
@@ -98,7 +115,8 @@ def use_token(value):
     value = (value or "").strip()
     if s is None or s.student(value) is None:
         return False
-    st.session_state[CLASS_TOKEN] = st.session_state[CLASS_SET_COOKIE] = value
+    st.session_state[CLASS_TOKEN] = value
+    set_cookie(COOKIE, value)
     return True
 
 
@@ -107,7 +125,10 @@ def joined_code():
     code = st.query_params.get("class")
     if code:
         st.session_state[CLASS_CODE] = code.strip().upper()[:16]
-    return st.session_state.get(CLASS_CODE)
+    joined = st.session_state.get(CLASS_CODE)
+    if joined and code != joined:
+        st.query_params["class"] = joined  # a reload, or a link copied from the address bar, keeps the experiment
+    return joined
 
 
 def _session_uid():
@@ -125,13 +146,18 @@ def run_payload(record):
             "test_acc": record.test_acc, "weights": weights, "label": f"Run {record.run_id}"}
 
 
-def keep_run(record):
-    """A run has ended: put it in the outbox and try to save it (the Training page calls this)."""
-    if record.status == "loaded":
-        return
-    payload = run_payload(record)
-    record.store_uid = payload["uid"]  # the Class page's restore button knows it is in the history already
-    st.session_state.setdefault(CLASS_OUTBOX, []).append((payload, joined_code()))
+def save_new_runs():
+    """Every run of the session that ended since the last call goes to the outbox, which is then written.
+
+    The Training page calls this on every script run: a run is seen once it is in the history (or
+    waiting for a place in a full one), whichever script thread ended it.
+    """
+    fresh = [r for r in [*st.session_state.get(RUNS, []), *st.session_state.get(PENDING, [])]
+             if r.status != "loaded" and getattr(r, "store_uid", None) is None]
+    for record in fresh:
+        payload = run_payload(record)
+        record.store_uid = payload["uid"]  # seen: not posted twice, and not restored from the store again
+        st.session_state.setdefault(CLASS_OUTBOX, []).append((payload, joined_code()))
     flush_outbox()
 
 

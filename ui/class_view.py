@@ -20,14 +20,21 @@ from ui.text import plain
 
 
 def teacher_key(code):
-    """The teacher key of ``code`` held by this session; a ``?teacher=`` link is taken in and removed from the URL."""
+    """The teacher key of ``code``: this session's, a ``?teacher=`` link's (taken in and removed from the URL), or
+    the browser's cookie (so a reload keeps the controls)."""
     keys = st.session_state.setdefault(CLASS_TEACHER, {})
     given = st.query_params.get("teacher")
-    if given and code:
-        if cls.store().is_teacher(code, given):
-            keys[code] = given
+    if given:
         del st.query_params["teacher"]  # never left in the address bar of a projected screen
+    given = given or cls.cookie(teacher_cookie(code))
+    if given and code not in keys and cls.store().is_teacher(code, given):
+        keys[code] = given
+        cls.set_cookie(teacher_cookie(code), given)
     return keys.get(code)
+
+
+def teacher_cookie(code):
+    return f"mlp_lab_teacher_{code}"
 
 
 def join_url(code, teacher=None):
@@ -84,6 +91,7 @@ def create_form():
                 st.error(f"Not created: {exc}.")
                 return
             st.session_state.setdefault(CLASS_TEACHER, {})[exp.code] = key
+            cls.set_cookie(teacher_cookie(exp.code), key)
             st.session_state[CLASS_CODE] = exp.code
             st.session_state[CLASS_SHOW_KEY] = (exp.code, key)
             st.rerun()
@@ -110,7 +118,7 @@ def teacher_tools(exp, key, board):
         st.markdown("**Teacher's controls**")
         c = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
         labels = {r["id"]: f"#{r['id']} {r['name']}" + (" (hidden)" if r["hidden"] else "") for r in board}
-        pick = c[0].selectbox("Run", list(labels), format_func=lambda i: plain(labels[i]), key="class_hide_pick")
+        pick = c[0].selectbox("Run", list(labels), format_func=labels.get, key="class_hide_pick")
         hidden = next((r["hidden"] for r in board if r["id"] == pick), False)
         if c[1].button("Show run" if hidden else "Hide run", disabled=pick is None, key="class_hide"):
             cls.store().hide_run(exp.code, key, pick, not hidden)

@@ -47,7 +47,7 @@ YL_PREPARED = "yl_prepared"  # ui.inspect_view.UploadMemo: the prepared letter (
 
 # --- the class store and the Class page (all prefixed "class_")
 CLASS_TOKEN = "class_token"  # this browser's student token (from the cookie, or made when joining)
-CLASS_SET_COOKIE = "class_set_cookie"  # a token to write into the browser's cookie at the next draw
+CLASS_SET_COOKIE = "class_set_cookie"  # {cookie name: value} to write into the browser at the next draw
 CLASS_CODE = "class_code"  # the experiment this session joined (from ?class=CODE)
 CLASS_OUTBOX = "class_outbox"  # [(run payload, experiment code)] not yet written to the database
 CLASS_MESSAGES = "class_messages"  # [(kind, text)] of the store, shown once

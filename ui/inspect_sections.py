@@ -240,7 +240,7 @@ def your_letter_section(model):
     letter_steps(prepared)
     probs = im.predict_one(model.params, prepared.x)
     best = int(np.argmax(probs))
-    y1, y2 = st.columns(2)
+    y1, y2 = st.columns([3, 2])  # the bars get room for ten "10%" labels at 1024 px
     with y1:
         tied = int(np.sum(probs >= probs[best] * (1 - 1e-6)))
         if tied > 1:  # e.g. no hidden unit fires and b_o = 0: every letter gets 1/10

@@ -45,6 +45,9 @@ class Reveal:
     def _advance(self):
         st.session_state[f"{self.key}_shown"] = min(self.shown + 1, len(self.titles))
 
+    def _back(self):
+        st.session_state[f"{self.key}_shown"] = max(self.first, self.shown - 1)
+
     def reset(self):
         """Back to the first step (the 'Start over' button's callback)."""
         Reveal.restart(self.key, self.first)
@@ -57,9 +60,12 @@ class Reveal:
 
     def controls(self):
         """The 'Show all steps' toggle and a 'Start over' button, in one row, plus where we are and the score."""
-        left, mid, right = st.columns([2, 2, 3], vertical_alignment="center")
+        left, mid, back, right = st.columns([1.7, 1.5, 1.7, 2.6], vertical_alignment="center")
         left.toggle("Show all steps", key=f"{self.key}_all")
         mid.button("Start over", key=f"{self.key}_reset", on_click=self.reset, icon=":material/restart_alt:")
+        back.button("Back one step", key=f"{self.key}_back", on_click=self._back, icon=":material/arrow_upward:",
+                    disabled=self.shown <= self.first or st.session_state[f"{self.key}_all"],
+                    help="Hide the last step shown (in presenter mode: the ← key).")
         right.caption(f"Showing step {self.shown} of {len(self.titles)}. " + score_caption())
 
     def step(self, i, title, *lines, note=None, chart=None, level=3):

@@ -32,7 +32,7 @@ def page(query=None):
 
 def texts(at):
     return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
-                    + [w.value for w in at.warning] + [i.value for i in at.info])
+                    + [w.value for w in at.warning] + [i.value for i in at.info] + [s.value for s in at.success])
 
 
 def join(at, name):
@@ -109,3 +109,41 @@ def test_saved_runs_come_back_into_the_training_history_in_one_click(db):
     assert [(r.hyper.lr, r.final["valid_acc"], r.status) for r in runs] == [(0.05, 0.5, "finished"),
                                                                             (0.2, 0.6, "finished")]
     assert not [b for b in at.button if b.key == "class_restore"]
+
+
+OUTBOX_SCRIPT = """
+import streamlit as st
+from lab.runs import RunRecord
+from mlp.train import PRESETS
+from ui import class_session as cls
+from ui.keys import RUNS
+
+if "made" not in st.session_state:
+    st.session_state.made = True
+    st.session_state[RUNS] = [RunRecord(run_id=1, hyper=PRESETS["quick"], history=[{"epoch": 1, "valid_acc": 0.8}],
+                                        status="finished", data_name="letters", final={"valid_acc": 0.8})]
+cls.save_new_runs()
+cls.show_messages()
+"""
+
+
+def test_a_run_is_kept_while_the_database_is_down_and_saved_when_it_is_back(tmp_path, monkeypatch):
+    from ui import class_session
+
+    monkeypatch.setenv(cs.DATABASE_ENV, f"sqlite:///{tmp_path / 'missing' / 'folder' / 'class.sqlite'}")
+    class_session.store.clear()
+    at = AppTest.from_string(OUTBOX_SCRIPT, default_timeout=60).run()
+    assert not at.exception
+    assert "cannot be reached" in texts(at)
+    assert len(at.session_state["class_outbox"]) == 1
+    (tmp_path / "missing" / "folder").mkdir(parents=True)  # the database is back
+    class_session.store.clear()
+    at.run()
+    assert "Run 1 is saved in the class database" in texts(at)
+    assert at.session_state["class_outbox"] == []
+    token = at.session_state["class_token"]
+    saved = cs.Store.open(f"sqlite:///{tmp_path / 'missing' / 'folder' / 'class.sqlite'}").runs_of(token)
+    assert [(r["status"], r["valid_acc"], r["hyper"]["hidden"]) for r in saved] == [("finished", 0.8, 256)]
+    at.run()  # seen once: not posted again
+    assert len(cs.Store.open(f"sqlite:///{tmp_path / 'missing' / 'folder' / 'class.sqlite'}").runs_of(token)) == 1
+    class_session.store.clear()

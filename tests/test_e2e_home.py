@@ -17,6 +17,8 @@ from mlp.data import find_data_files, load_dataset
 
 pytestmark = pytest.mark.e2e
 
+WAIT = 30_000  # ms for a rerun to show (machines running CI and other work are busy)
+
 PER_LETTER = 12  # the caption's promise: "The first 12 images of each letter ..., one row per letter, A at the top"
 CELL = 2 * (28 + 2)  # a 28x28 image framed by 1 pixel, enlarged 2x
 
@@ -34,7 +36,7 @@ def dataset():
 def shown_grid(page):
     """The letter grid as the browser received it: (rows, cols) uint8 greyscale."""
     img = page.get_by_test_id("stMain").get_by_test_id("stImage").locator("img")
-    expect(img).to_have_count(1)
+    expect(img).to_have_count(1, timeout=WAIT)
     response = page.request.get(img.evaluate("e => e.src"))
     assert response.ok, response.status
     return np.asarray(Image.open(io.BytesIO(response.body())).convert("L"))
@@ -46,14 +48,15 @@ def test_home_page_shows_the_data_set_in_use(page, app_url, dataset):
     page.get_by_role("heading", name="The from-scratch MLP lab").wait_for()
     n, counts = len(dataset), np.bincount(dataset.labels, minlength=10)
     sidebar = page.get_by_test_id("stSidebar")
-    expect(sidebar.get_by_text("In use:")).to_have_text(f"In use: {dataset.name}: {n:,} images")
+    expect(sidebar.get_by_text("In use:")).to_have_text(f"In use: {dataset.name}: {n:,} images", timeout=WAIT)
 
     def metric(label):
         return page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
 
-    expect(metric("Images")).to_have_text(f"{n:,}")
-    expect(metric("Per letter")).to_have_text(f"{counts.min():,} to {counts.max():,}")
-    expect(page.get_by_text(f"The first {PER_LETTER} images of each letter in {dataset.name}")).to_be_visible()
+    expect(metric("Images")).to_have_text(f"{n:,}", timeout=WAIT)
+    expect(metric("Per letter")).to_have_text(f"{counts.min():,} to {counts.max():,}", timeout=WAIT)
+    caption = page.get_by_text(f"The first {PER_LETTER} images of each letter in {dataset.name}")
+    expect(caption).to_be_visible(timeout=WAIT)
 
     # the grid: row k holds the first 12 images whose label is k (A at the top). Streamlit sends it as a JPEG,
     # so a cell is compared with its image within JPEG's rounding, and must be nearer to it than to any other.
@@ -80,6 +83,6 @@ def test_deep_link_on_a_fresh_server_goes_through_the_router(page, fresh_app_url
     page.get_by_role("heading", name="Softmax and cross-entropy").first.wait_for()
     nav = page.get_by_test_id("stSidebarNav")
     for title in ("Home", "Softmax and cross-entropy", "Backpropagation", "Training", "Inspection"):
-        expect(nav.get_by_text(title, exact=True)).to_be_visible()
-    expect(nav.get_by_text("app", exact=True)).to_have_count(0)  # not the file-name navigation
+        expect(nav.get_by_text(title, exact=True)).to_be_visible(timeout=WAIT)
+    expect(nav.get_by_text("app", exact=True)).to_have_count(0, timeout=WAIT)  # not the file-name navigation
     assert page.title().startswith("MLP lab") or "Softmax" in page.title()

@@ -187,8 +187,9 @@ def test_inspection_after_training(page, app_url, tmp_path, split):
     verdict = check_verdict(page, model.params, letter)
     wait_for_app(page)
     for step in ("Greyscale", "Light on dark", "Ink box", "28x28 input"):
-        expect(visible_tab(page).locator('[data-testid="stImageCaption"]', has_text=step)).to_have_count(1)
-    expect(visible_tab(page).locator('[data-testid="stVegaLiteChart"]')).to_have_count(1)
+        caption = visible_tab(page).locator('[data-testid="stImageCaption"]', has_text=step)
+        expect(caption).to_have_count(1, timeout=WAIT)
+    expect(visible_tab(page).locator('[data-testid="stVegaLiteChart"]')).to_have_count(1, timeout=WAIT)
     shoot_all(page, "your_letter", visible_tab(page).locator('[data-testid="stFileUploader"]'))
     shoot_all(page, "your_letter_verdict", verdict)
 

@@ -18,6 +18,8 @@ from mlp.data import find_data_files
 
 pytestmark = pytest.mark.e2e
 
+WAIT = 30_000  # ms for a rerun to show (machines running CI and other work are busy)
+
 SIZES = ((1280, 800), (1024, 768))
 
 OVERFLOW_JS = """() => {
@@ -41,8 +43,9 @@ def open_page(page, app_url, path, heading):
     wait_for_app(page)
     page.get_by_role("heading", name=heading).first.wait_for()
     nav = page.get_by_test_id("stSidebarNav")
-    expect(nav.get_by_text("Softmax and cross-entropy")).to_be_visible()  # app.py's navigation, not the folder's
-    expect(nav.get_by_text("Backpropagation")).to_be_visible()
+    # app.py's navigation, not the folder's
+    expect(nav.get_by_text("Softmax and cross-entropy")).to_be_visible(timeout=WAIT)
+    expect(nav.get_by_text("Backpropagation")).to_be_visible(timeout=WAIT)
 
 
 def metric(page, label):
@@ -103,7 +106,7 @@ def test_softmax_page(page, app_url):
     slider.focus()
     for _ in range(15):
         slider.press("ArrowRight")
-    expect(slider).to_have_attribute("aria-valuetext", "2.50")
+    expect(slider).to_have_attribute("aria-valuetext", "2.50", timeout=WAIT)
     logits[1] = 2.5  # 15 steps of 0.1: p_B and the loss must be those of the new logits
     wait_for_metric(page, "true class", f"{softmax(logits)[1]:.4f}")
     assert metric_value(page, "Loss L") == f"{-np.log(softmax(logits)[1]):.4f}"
@@ -120,14 +123,14 @@ def test_softmax_page(page, app_url):
     k.press("End")
     logits += [0.5, -0.5, 1.5, -2.0, 0.0, 0.8]  # the defaults of E..J join
     wait_for_metric(page, "true class", f"{softmax(logits)[1]:.4f}")
-    expect(page.get_by_role("slider", name="logit of J")).to_be_visible()
+    expect(page.get_by_role("slider", name="logit of J")).to_be_visible(timeout=WAIT)
     assert_fits(page, "softmax K=10")
     shots(page, "math_softmax_k10", anchor="3. The softmax Jacobian")
 
     scale = page.get_by_role("slider", name="Scale the logits by s")
     scale.focus()
     scale.press("End")
-    expect(page.get_by_text("Overflow:")).to_be_visible()  # s = 1000: e^(1000 * 2.5) is inf
+    expect(page.get_by_text("Overflow:")).to_be_visible(timeout=WAIT)  # s = 1000: e^(1000 * 2.5) is inf
     wait_for_app(page)
     page.get_by_text("Overflow:").scroll_into_view_if_needed()
     screenshot(page, "math_softmax_overflow_1024x768", size=(1024, 768))
@@ -145,7 +148,8 @@ def test_backprop_page_tiny_network(page, app_url):
     assert metric_value(page, "Loss before the step") == f"{tiny_loss(4, 3, 3, 2, 27):.6f}"  # the defaults
     page.get_by_test_id("stNumberInput").filter(has_text="Seed").get_by_test_id("stNumberInputStepUp").click()
     wait_for_metric(page, "Loss before the step", f"{tiny_loss(4, 3, 3, 2, 28):.6f}")  # seed 28
-    expect(page.get_by_text(f"All {4 * 3 + 3 + 3 * 3 + 3} entries agree")).to_be_visible()  # W_h, b_h, W_o, b_o
+    entries = 4 * 3 + 3 + 3 * 3 + 3  # W_h, b_h, W_o, b_o
+    expect(page.get_by_text(f"All {entries} entries agree")).to_be_visible(timeout=WAIT)
     assert_fits(page, "backprop tiny")
     shots(page, "math_backprop", anchor="8. Back through W_o and the ReLU")
 
@@ -161,9 +165,10 @@ def test_backprop_page_tiny_network(page, app_url):
         f, h, k, n = sizes.values()
         wait_for_text(page, sizes_caption(page), f"^A {f}-{h}-{k} ReLU \\+ softmax network.* a batch of {n} ")
         wait_for_metric(page, "Loss before the step", f"{tiny_loss(f, h, k, n, 28):.6f}")
-        expect(page.get_by_text(f"All {f * h + h + h * k + k} entries agree")).to_be_visible()
+        expect(page.get_by_text(f"All {f * h + h + h * k + k} entries agree")).to_be_visible(timeout=WAIT)
     x_rows = page.get_by_text(re.compile(r"^Examples \(rows of x\) and their classes"))
-    expect(x_rows).to_have_text(re.compile(r"1: [A-D], 2: [A-D], 3: [A-D], 4: [A-D]\.$"))  # N = 4, K = 4 classes
+    # N = 4 examples of K = 4 classes
+    expect(x_rows).to_have_text(re.compile(r"1: [A-D], 2: [A-D], 3: [A-D], 4: [A-D]\.$"), timeout=WAIT)
     assert_fits(page, "backprop tiny, largest sizes")
     page.get_by_text("One step of gradient descent").scroll_into_view_if_needed()
     screenshot(page, "math_backprop_momentum_1024x768", size=(1024, 768))
@@ -182,9 +187,9 @@ def test_backprop_page_real_letter(page, app_url):
     number = page.get_by_test_id("stNumberInput").filter(has_text="Image number")
     value = int(number.get_by_role("spinbutton").input_value())
     number.get_by_test_id("stNumberInputStepUp").click()
-    expect(number.get_by_role("spinbutton")).to_have_value(str(value + 1))
+    expect(number.get_by_role("spinbutton")).to_have_value(str(value + 1), timeout=WAIT)
     wait_for_text(page, metric(page, "Loss −log p_true"), lambda t: t and t != first)  # another letter's loss
     wait_for_app(page)
-    expect(page.get_by_text("freshly initialised 784-1000-10")).to_be_visible()
+    expect(page.get_by_text("freshly initialised 784-1000-10")).to_be_visible(timeout=WAIT)
     assert_fits(page, "backprop real letter")
     shots(page, "math_backprop_letter", anchor="Backward: the shapes")

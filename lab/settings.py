@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from mlp.train import INITS  # weights from RandomState(seed), or the course report's own stream
+
 # The page's ranges for each hyperparameter.
 HIDDEN_RANGE = (1, 2048)
 LR_RANGE = (1e-4, 1.0)
@@ -58,7 +60,7 @@ def clamp_batch(batch_size, n_train):
 class Field:
     """One hyperparameter: its name in the URL, its ``Hyper`` field, its kind and the page's range.
 
-    kind: "int" (a whole number), "float", "batch" (a whole number or "full") or "dtype" (one of DTYPES).
+    kind: "int" (a whole number), "float", "batch" (a whole number or "full") or "choice" (one of ``bounds``).
     bounds: (lo, hi); the batch's upper bound is the number of training images.
     snap: onto the slider's values (the learning-rate grid, momentum steps of 0.01).
     """
@@ -77,7 +79,8 @@ FIELDS = (
     Field("epochs", "epochs", "int", EPOCHS_RANGE),
     Field("batch", "batch_size", "batch", (MIN_BATCH, None)),
     Field("seed", "seed", "int", SEED_RANGE),
-    Field("dtype", "dtype", "dtype"),
+    Field("dtype", "dtype", "choice", DTYPES),
+    Field("init", "init", "choice", INITS),
 )
 QUERY_KEYS = tuple(f.key for f in FIELDS)
 _FIELD = {f.key: f.attr for f in FIELDS}  # URL name -> Hyper field
@@ -124,9 +127,9 @@ def parse(field, text):
         raise ValueError("is empty")
     if len(text) > MAX_TEXT:
         raise ValueError(f"is {len(text):,} characters long, not a setting")
-    if field.kind == "dtype":
-        if text not in DTYPES:
-            raise ValueError("is not float32 or float64")
+    if field.kind == "choice":
+        if text not in field.bounds:
+            raise ValueError(f"is not {' or '.join(field.bounds)}")
         return text
     if field.kind == "batch" and text.lower() in ("full", "none"):
         return None
@@ -150,10 +153,11 @@ def fit(field, value, n_train=None):
     """(value fitted to the page's widget, phrase saying what changed or None).
 
     Clamped to ``field.bounds``, then snapped (floats) or rounded to a whole number.
-    A full batch (None) stays None; a dtype not in DTYPES becomes DTYPES[0].
+    A full batch (None) stays None; a choice not among ``bounds`` becomes the first of them.
     """
-    if field.kind == "dtype":
-        return (value, None) if value in DTYPES else (DTYPES[0], f"is not one of {DTYPES}; using {DTYPES[0]}")
+    if field.kind == "choice":
+        first = field.bounds[0]
+        return (value, None) if value in field.bounds else (first, f"is not one of {field.bounds}; using {first}")
     if value is None:
         return None, None
     lo, hi = _bounds(field, n_train)

@@ -61,8 +61,8 @@ def test_clamp_batch():
 
 
 def test_the_table_names_every_url_key_once():
-    assert QUERY_KEYS == ("hidden", "lr", "momentum", "epochs", "batch", "seed", "dtype")
-    assert {f.attr for f in FIELDS} == {"hidden", "lr", "momentum", "epochs", "batch_size", "seed", "dtype"}
+    assert QUERY_KEYS == ("hidden", "lr", "momentum", "epochs", "batch", "seed", "dtype", "init")
+    assert {f.attr for f in FIELDS} == {"hidden", "lr", "momentum", "epochs", "batch_size", "seed", "dtype", "init"}
 
 
 # --- URL settings ---------------------------------------------------------------
@@ -220,3 +220,12 @@ def test_hostile_links_on_the_page_are_refused_and_cleaned(data_dir, query):
     reloaded = page_with(dict(at.query_params))  # a reload of the cleaned link: no note, no error
     assert not reloaded.exception and not reloaded.warning
     assert reloaded.session_state["train_settings"] == at.session_state["train_settings"]
+
+
+def test_the_assignment_presets_weight_stream_goes_through_the_link():
+    query = hyper_to_query(PRESETS["assignment"])
+    assert query["init"] == "report"
+    hyper, notes = hyper_from_query(query, PRESETS["quick"], 10000)
+    assert hyper == PRESETS["assignment"] and notes == []
+    hyper, notes = hyper_from_query({"init": "global"}, PRESETS["quick"], 10000)
+    assert hyper.init == "seed" and notes and "init" in notes[0]

@@ -132,7 +132,7 @@ def hyper_from_widgets():
         return base
     return Hyper(hidden=int(s[W["hidden"]]), lr=float(s[W["lr"]]), momentum=round(float(s[W["momentum"]]), 2),
                  epochs=int(s[W["epochs"]]), batch_size=None if s[W["full"]] else int(s[W["batch"]]),
-                 seed=int(s[W["seed"]]), dtype=s[W["dtype"]])
+                 seed=int(s[W["seed"]]), dtype=s[W["dtype"]], init=base.init)  # no widget: kept from the preset or link
 
 
 def sync_url(hyper):

@@ -40,12 +40,15 @@ import in a notebook, or run from the command line.
 
 **How to use it**
 1. Pick a page in the sidebar. The math pages step through softmax, cross-entropy and
-   backpropagation with numbers you choose; the training page trains the network in your
-   browser; the inspection page shows what it learned and where it is wrong.
+   backpropagation with numbers you choose (predict each step before you reveal it); the
+   exercises page grades your own versions of the report's functions; the training page trains
+   the network in your browser; the inspection page shows what it learned and where it is wrong;
+   the class page gathers a whole class's runs on one board.
 2. The data set is chosen in the sidebar: the letters that ship with the lab, a real
    notMNIST file found in `data/`, or one you upload.
-3. From a terminal: `python -m mlp train --preset assignment` reproduces the course
-   report's run; `python -m mlp evaluate --model model.npz` scores a saved model.
+3. From a terminal: `python -m mlp train --preset assignment` runs the course report's recipe
+   from the report's own first weights; `python -m mlp evaluate --model model.npz` scores a saved
+   model; `python -m lab check my_solution.py` grades your exercises.
 """
 )
 

@@ -92,8 +92,8 @@ def preset_buttons(n_train, disabled=False):
             disabled=disabled, width="stretch", icon=":material/tune:",
             help=f"{describe(h)}, {h.epochs} epochs",
         )
-    cols[2].caption("Presets: **Assignment** is the course report's run; **Quick demo** passes 0.90 "
-                    "validation accuracy within seconds.")
+    cols[2].caption("Presets: **Assignment** is the course report's recipe, from its own first weights; "
+                    "**Quick demo** passes 0.90 validation accuracy within seconds.")
 
 
 def settings_widgets(n_train, disabled=False):

@@ -29,6 +29,7 @@ from mlp.limits import (
     MAX_CLASS_NAME_CHARS,
     MAX_CLASS_QUESTION_CHARS,
     MAX_CLASS_TITLE_CHARS,
+    MAX_STORED_CODE_CHARS,
     MAX_STORED_RUNS_PER_STUDENT,
     MAX_STORED_WEIGHT_BYTES_PER_STUDENT,
 )
@@ -79,7 +80,15 @@ runs = sa.Table(
     sa.Column("hidden", sa.Boolean, nullable=False, default=False),
     sa.Column("created", sa.Float, nullable=False),
 )
-SCHEMA_VERSION = 1
+learner_code = sa.Table(
+    "learner_code", meta,
+    sa.Column("student_id", sa.Integer, sa.ForeignKey("students.id"), primary_key=True),
+    sa.Column("exercise", sa.String(40), primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+SCHEMA_VERSION = 2  # 1: students, experiments, runs; 2: learner_code (the Exercises page's code)
+MIGRATIONS = {2: ()}  # version -> statements after create_all (a new table needs none)
 
 
 class StoreError(Exception):
@@ -131,6 +140,11 @@ def migrate(engine):
             conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
         elif version > SCHEMA_VERSION:
             raise StoreError(f"the database's schema is version {version}, newer than this lab's {SCHEMA_VERSION}")
+        elif version < SCHEMA_VERSION:
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(sa.text(statement))
+            conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
 
 
 def _text(value, limit, what):
@@ -340,6 +354,30 @@ class Store:
             done = conn.execute(runs.delete().where(runs.c.id == run_id, runs.c.student_id == sid)).rowcount
         if not done:
             raise Forbidden("that run is not yours, or is gone already")
+
+    # --- the Exercises page's code -----------------------------------------------------------------------------
+
+    def save_code(self, token, exercise, source):
+        """Keep the learner's code of one exercise (the newest replaces the last); StoreError past the limit."""
+        if len(source) > MAX_STORED_CODE_CHARS:
+            raise StoreError(f"the code has {len(source):,} characters; the limit is {MAX_STORED_CODE_CHARS:,} "
+                             "(mlp.limits.MAX_STORED_CODE_CHARS)")
+        exercise = _text(exercise, 40, "exercise name")
+        with self.engine.begin() as conn:
+            sid = self._student_id(conn, token)
+            where = (learner_code.c.student_id == sid) & (learner_code.c.exercise == exercise)
+            if conn.execute(learner_code.update().where(where).values(source=source, updated=time.time())).rowcount:
+                return
+            conn.execute(learner_code.insert().values(student_id=sid, exercise=exercise, source=source,
+                                                      updated=time.time()))
+
+    def codes_of(self, token):
+        """{exercise: source} of the student's kept code."""
+        with self.engine.connect() as conn:
+            sid = self._student_id(conn, token)
+            rows = conn.execute(sa.select(learner_code.c.exercise, learner_code.c.source)
+                                .where(learner_code.c.student_id == sid)).all()
+        return {r.exercise: r.source for r in rows}
 
     # --- the board ----------------------------------------------------------------------------------------
 

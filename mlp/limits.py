@@ -61,6 +61,7 @@ MAX_CLASS_NAME_CHARS = 40  # a student's display name
 MAX_CLASS_TITLE_CHARS = 100  # an experiment's title
 MAX_CLASS_QUESTION_CHARS = 400  # an experiment's question to the class
 MAX_STORED_RUNS_PER_STUDENT = 100  # runs a student may keep in the class database
+MAX_STORED_CODE_CHARS = 20_000  # one exercise's code kept for a student (the report's backpropagation is ~1,000)
 MAX_STORED_WEIGHT_BYTES_PER_STUDENT = 64 * 2**20  # model files a student may keep there (a Quick demo's is ~0.8 MiB)
 
 # --- server: memory of the whole server process (lab.budget) ------------------------------------------------------

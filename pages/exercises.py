@@ -7,6 +7,7 @@ The editor's code is kept in the session; Run grades it in a child process (bubb
 import streamlit as st
 
 from lab.exercises import EXERCISES, REPORT_SOURCE
+from ui import class_session as cls
 from ui import exercises as ex
 from ui.router import ensure_router
 
@@ -28,8 +29,10 @@ st.markdown(task.statement)
 ex.editor(task.name)
 ex.buttons(task.name, policy)
 ex.show_result()
+cls.show_messages()
 
 with st.expander("The course report's functions, as printed"):
     st.code(REPORT_SOURCE, language="python")
     st.caption("Its average_ce writes into prediction and its backpropagation writes into o; the button "
                "above grades them as they are.")
+cls.remember_in_browser()  # this browser's token, if saving the code made one

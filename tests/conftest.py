@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -23,6 +24,9 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Pages write every ended run (and the exercises' code) to the class database: the tests' go to a temporary
+# SQLite file, never to the project's data/class.sqlite (tests that need their own set MLP_LAB_DATABASE_URL).
+os.environ.setdefault("MLP_LAB_DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='mlp-lab-class-')}/class.sqlite")
 
 
 @pytest.fixture(scope="session")

@@ -236,3 +236,20 @@ def test_an_acknowledged_run_survives_killing_the_postgres_server(postgres):
     assert [(r["id"], r["uid"], json.dumps(r["hyper"])) for r in runs] == [(rid, "survivor", json.dumps(
         a_run("survivor")["hyper"]))]
     store.engine.dispose()
+
+
+def test_a_version_1_database_is_migrated_to_the_current_schema(url):
+    engine = cs.make_engine(url)
+    cs.migrate(engine)
+    cs.learner_code.drop(engine)  # as a database made before the Exercises page kept code
+    with engine.begin() as conn:
+        conn.execute(cs.schema_version.update().values(version=1))
+    cs.migrate(engine)
+    with engine.begin() as conn:
+        assert conn.execute(sa.select(cs.schema_version.c.version)).scalar() == cs.SCHEMA_VERSION == 2
+    store = cs.Store(engine)
+    _, token = store.join("Ada")
+    store.save_code(token, "relu", "def relu(x): ...")
+    store.save_code(token, "relu", "def relu(x): return x")
+    assert store.codes_of(token) == {"relu": "def relu(x): return x"}
+    engine.dispose()

@@ -147,3 +147,22 @@ def test_a_run_is_kept_while_the_database_is_down_and_saved_when_it_is_back(tmp_
     at.run()  # seen once: not posted again
     assert len(cs.Store.open(f"sqlite:///{tmp_path / 'missing' / 'folder' / 'class.sqlite'}").runs_of(token)) == 1
     class_session.store.clear()
+
+
+def test_the_exercises_code_is_kept_in_the_class_database_for_the_next_visit(db):
+    at = AppTest.from_file(str(ROOT / "pages" / "exercises.py"), default_timeout=60).run()
+    assert not at.exception
+    mine = "import numpy as np\n\ndef relu(x):\n    return np.maximum(x, 0)  # my own\n"
+    at.text_area(key="ex_editor_relu").input(mine)
+    at.run()
+    token = at.session_state["class_token"]
+    assert db.codes_of(token) == {"relu": mine}
+    again = AppTest.from_file(str(ROOT / "pages" / "exercises.py"), default_timeout=60)
+    again.session_state["class_token"] = token  # the browser's cookie, on a reload
+    again.run()
+    assert again.text_area(key="ex_editor_relu").value == mine
+    fresh = AppTest.from_file(str(ROOT / "pages" / "exercises.py"), default_timeout=60).run()
+    assert fresh.text_area(key="ex_editor_relu").value != mine  # another browser has its own code
+    assert "x" * 10 not in db.codes_of(token).get("softmax", "")
+    with pytest.raises(cs.StoreError, match="MAX_STORED_CODE_CHARS"):
+        db.save_code(token, "softmax", "x" * 20_001)

@@ -181,7 +181,7 @@ def flush_outbox():
             return
         except (Forbidden, StoreError) as exc:
             _say("error", f"{payload['label']} was not saved in the class database: {exc}. It is still in this "
-                          "session's history: download it there to keep it.")
+                          "session (in its history, or waiting for a place there): download it to keep it.")
         else:
             where = f" and posted to experiment {code}" if code else ""
             _say("success" if note is None else "warning",
@@ -209,3 +209,25 @@ def training_banner():
     st.info(f"Class experiment **{plain(exp.title)}** ({exp.code}): {plain(exp.question)} Change the "
             f"**{VARIED[exp.varied]}**, keep the rest.{state}", icon=":material/groups:")
     return exp
+
+
+def saved_code():
+    """{exercise: source} this browser kept in the class database ({} if none, or the database is down)."""
+    s = _store_or_none() if token() else None
+    try:
+        return {k: v for k, v in s.codes_of(token()).items() if isinstance(v, str)} if s is not None else {}
+    except (Forbidden, StoreError) + DB_DOWN:
+        return {}
+
+
+def save_code(exercise, source):
+    """Keep one exercise's code in the class database (a student is made for this browser if need be)."""
+    s = _store_or_none()
+    if s is None:
+        return
+    try:
+        s.save_code(_ensure_student(s), exercise, source)
+    except StoreError as exc:
+        _say("warning", f"Your code of {exercise} is kept in this session only: {exc}.")
+    except DB_DOWN:
+        _say("warning", "Your code is kept in this session only: the class database cannot be reached.")

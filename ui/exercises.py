@@ -14,6 +14,7 @@ import streamlit as st
 
 from lab.exercises import BY_NAME, NAMES, REPORT_FILENAME, REPORT_SOURCE
 from lab.exercises import sandbox as sb
+from ui import class_session as cls
 from ui.text import plain
 
 CODES = "ex_codes"  # {exercise name: the learner's code}
@@ -25,9 +26,10 @@ EDITOR_CSS = "<style>.st-key-ex_editor textarea {font-family: ui-monospace, Menl
 
 
 def codes():
-    """The learner's code of every exercise, kept in the session (the starter stub until edited)."""
+    """The learner's code of every exercise, kept in the session (the starter stub until edited), and in the
+    class database for a browser known there (``ui.class_session``): a reload brings the code back."""
     if CODES not in st.session_state:
-        st.session_state[CODES] = {n: BY_NAME[n].stub for n in NAMES}
+        st.session_state[CODES] = {n: BY_NAME[n].stub for n in NAMES} | cls.saved_code()
     return st.session_state[CODES]
 
 
@@ -50,6 +52,7 @@ def grade(chunks, only, title, policy):
 
 def _save(name):
     codes()[name] = st.session_state[EDITOR.format(name)]
+    cls.save_code(name, codes()[name])
 
 
 def editor(name):

@@ -120,8 +120,9 @@ def main():
         page_no = at.number_input(key="wg_page").value
 
     def line(name, times, target=None):
-        verdict = "" if target is None else (" (target < %.1f s: %s)" % (target, "met" if statistics.median(times) < target else "NOT met"))
-        print(f"{name:<44} median {statistics.median(times):.3f} s  min {min(times):.3f}  max {max(times):.3f}  n={len(times)}{verdict}")
+        med = statistics.median(times)
+        verdict = "" if target is None else f" (target < {target:.1f} s: {'met' if med < target else 'NOT met'})"
+        print(f"{name:<44} median {med:.3f} s  min {min(times):.3f}  max {max(times):.3f}  n={len(times)}{verdict}")
 
     if cold:
         line("render, new H=1000 model (cold caches)", cold, TARGET_RENDER)

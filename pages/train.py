@@ -29,7 +29,7 @@ if split is None:
     st.stop()
 
 n_train = len(split.y_train)
-cls.training_banner()  # a joined class experiment: its question, and its settings taken once
+experiment = cls.take_experiment_settings()  # a joined class experiment's settings, taken once
 ts.init_settings(n_train)
 tr.settle()  # a run that ended in a replaced script thread goes to the history now
 cls.save_new_runs()  # every ended run is written to the class database (or kept until it can be)
@@ -40,6 +40,7 @@ busy = live is not None
 # they stay where the pointer is (a button that moves between press and release loses the click).
 tr.controls(data_key, dataset.name, split)
 tr.show_notice()
+cls.training_banner(experiment)  # below the buttons: nothing above them may change between runs
 cls.show_messages()
 th.pending_panel()
 if busy:  # the run keeps its settings: the widgets step aside so the curves fit on the screen

@@ -189,26 +189,28 @@ def flush_outbox():
         outbox.pop(0)
 
 
-def training_banner():
-    """On the Training page of a student who joined an experiment: what it asks, its settings taken once.
-
-    Call before the page's settings are initialised: the experiment's settings become the page's
-    settings the first time, then the student changes the varied one.
-    """
+def take_experiment_settings():
+    """The joined experiment (or None). Its settings become the Training page's the first time: call it before
+    the page's settings are initialised; the student then changes the varied one."""
     code = joined_code()
     s = _store_or_none() if code else None
     exp = s.experiment(code) if s is not None else None
-    if exp is None:
-        if code and s is not None:
-            st.error(f"There is no class experiment with the code {plain(code)}.")
-        return None
-    if st.session_state.get(CLASS_APPLIED) != exp.code:
+    if exp is not None and st.session_state.get(CLASS_APPLIED) != exp.code:
         st.session_state[CLASS_APPLIED] = exp.code
         st.session_state[SETTINGS] = Hyper.from_json(json.dumps(exp.base_hyper))
+    return exp
+
+
+def training_banner(exp):
+    """Under the Training page's buttons: the experiment's question, or why the link's code is not one."""
+    code = joined_code()
+    if exp is None:
+        if code and _store_or_none() is not None:
+            st.error(f"There is no class experiment with the code {plain(code)}.")
+        return
     state = " It is closed to new runs." if exp.closed else " Every run you finish is posted to its board."
     st.info(f"Class experiment **{plain(exp.title)}** ({exp.code}): {plain(exp.question)} Change the "
             f"**{VARIED[exp.varied]}**, keep the rest.{state}", icon=":material/groups:")
-    return exp
 
 
 def saved_code():

@@ -27,9 +27,9 @@ README_REAL = {  # README, "Command line": final train, final validation, test a
     "float64": (0.9772, 0.9148, 0.9200),
 }
 README_EMBEDDED = (0.9932, 0.9598, 0.9620)  # README, "Data": --preset assignment (float32) on data/letters.npz
-README_FAITHFULNESS = 0.9183  # README, "Data": trained on all embedded letters, read on the real notMNIST_small
-# 15 mini-batch epochs in float32 amplify rounding: reordering the float32 arithmetic alone (one engine for
-# both dtypes) moved this figure from 0.9152 to 0.9183, so it is asserted within 0.005.
+README_FAITHFULNESS = 0.9165  # README, "Data": trained on all embedded letters, read on the real notMNIST_small
+# 15 mini-batch epochs in float32 amplify rounding: reorderings of the float32 arithmetic alone (one engine for
+# both dtypes) gave 0.9152, 0.9183 and 0.9165 during its refactoring, so it is asserted within 0.005.
 FAITHFULNESS_TOL = 0.005
 REAL_SPLIT = (10000, 6000, 2724)  # the report's split of notMNIST_small's 18,724 images
 

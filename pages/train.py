@@ -32,13 +32,14 @@ n_train = len(split.y_train)
 experiment = cls.take_experiment_settings()  # a joined class experiment's settings, taken once
 ts.init_settings(n_train)
 tr.settle()  # a run that ended in a replaced script thread goes to the history now
+tr.begin_requested_run(data_key, dataset.name, split)  # the run a Train or Step click asked for
 cls.save_new_runs()  # every ended run is written to the class database (or kept until it can be)
 live = st.session_state.get(keys.LIVE)
 busy = live is not None
 
 # The buttons come first: nothing above them appears or disappears when a run starts or ends, so
 # they stay where the pointer is (a button that moves between press and release loses the click).
-tr.controls(data_key, dataset.name, split)
+tr.controls()
 tr.show_notice()
 cls.training_banner(experiment)  # below the buttons: nothing above them may change between runs
 cls.show_messages()

@@ -3,6 +3,7 @@
 # --- the training page (all prefixed "train_")
 SETTINGS = "train_settings"  # Hyper: the page's settings (outlives the widgets when the user visits other pages)
 LIVE = "train_live"  # LiveRun or None
+START = "train_start_request"  # (mode, Hyper) a Train or Step click asked for, until the script body starts it
 RUNS = "train_runs"  # list[RunRecord]
 NEXT_ID = "train_next_id"
 NOTICE = "train_notice"  # (kind, text) shown above the live view until the next run starts

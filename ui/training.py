@@ -37,7 +37,7 @@ from mlp.model_io import Model
 from mlp.train import Trainer
 from ui import train_history as th
 from ui.budget import run_refusal
-from ui.keys import CHART_CACHE, LIVE, NOTICE, REPLACED
+from ui.keys import CHART_CACHE, LIVE, NOTICE, REPLACED, START
 from ui.session import set_current_model
 from ui.text import plain
 from ui.train_charts import MAX_POINTS, curve_frame, curves_chart, epoch_axis_end
@@ -52,15 +52,33 @@ _TRAIN_TURN = threading.Lock()  # one training chunk at a time in this server pr
 # Runs and controls
 
 
-def start_run(data_key, dataset_name, split, mode="running"):
-    """Train (or Step one epoch from nothing): a new LiveRun with the widgets' settings on the session's data set."""
-    hyper = hyper_from_widgets()
+def start_run(mode="running"):
+    """on_click of Train (and of Step with no run): ask for a run with the widgets' settings.
+
+    The callback only records the request, in one write at its end. Streamlit stops a callback at
+    its next ``st.session_state`` access when another rerun arrives meanwhile (a second click, the
+    fragment's timer, a busy server), so a callback that built the trainer before storing it could
+    lose the click. ``begin_requested_run``, in the script body, builds the run; a script run that
+    is replaced before it has leaves the request to the next one.
+    """
+    st.session_state[START] = (mode, hyper_from_widgets())
+
+
+def begin_requested_run(data_key, dataset_name, split):
+    """Start the run a Train or Step click asked for (see ``start_run``): a new LiveRun on the session's data."""
+    request = st.session_state.get(START)
+    if request is None or st.session_state.get(LIVE) is not None:
+        st.session_state.pop(START, None)
+        return
+    mode, hyper = request
     refusal = run_refusal(hyper, len(split.y_train), len(split.y_valid))  # the server's memory budget
     if refusal:
         st.session_state[NOTICE] = ("error", refusal)
+        st.session_state.pop(START, None)
         return
     trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, n_data=len(split.order))
     st.session_state[LIVE] = LiveRun(trainer, th.next_id(), dataset_name, split=split, mode=mode, data_key=data_key)
+    st.session_state.pop(START, None)
     st.session_state.pop(NOTICE, None)
     st.session_state.pop(REPLACED, None)
 
@@ -134,9 +152,9 @@ def _pause_or_resume():
     _with_run(lambda live: live.resume() if live.mode == "paused" else live.pause())
 
 
-def _step(data_key, dataset_name, split):
+def _step():
     if st.session_state.get(LIVE) is None:
-        start_run(data_key, dataset_name, split, mode="stepping")
+        start_run(mode="stepping")
     else:
         _with_run(lambda live: live.step())
 
@@ -158,7 +176,7 @@ def step_label(live):
     return "Step one epoch", "Train one whole epoch, then pause."
 
 
-def controls(data_key, dataset_name, split):
+def controls():
     """Train / Pause or Resume / Stop / Step, enabled by the run's state.
 
     Each button keeps its key, so it stays the same element (only its label,
@@ -169,14 +187,14 @@ def controls(data_key, dataset_name, split):
     paused = live is not None and not live.active
     cols = st.columns([1, 1, 0.9, 1.5], vertical_alignment="top")
     cols[0].button("Train", type="primary", icon=":material/play_arrow:", width="stretch", key="train_start",
-                   disabled=live is not None, on_click=start_run, args=(data_key, dataset_name, split))
+                   disabled=live is not None, on_click=start_run)
     cols[1].button("Resume" if paused else "Pause", icon=":material/resume:" if paused else ":material/pause:",
                    width="stretch", key="train_pause", on_click=_pause_or_resume, disabled=live is None)
     cols[2].button("Stop", icon=":material/stop:", width="stretch", key="train_stop", on_click=_stop,
                    disabled=live is None, help="End the run; what it learned so far goes to the history.")
     label, help_text = step_label(live)
     cols[3].button(label, icon=":material/skip_next:", width="stretch", key="train_step",
-                   on_click=_step, args=(data_key, dataset_name, split), disabled=running, help=help_text)
+                   on_click=_step, disabled=running, help=help_text)
     st.markdown(_status(live, running))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.cookiejar
 import re
 import statistics
@@ -36,6 +37,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 MAX_STUDENTS = 60
 RUN_TIMEOUT = 300.0  # seconds a run may take before the student gives up
 FINISHED = re.compile(r"Run (\d+) finished")
+TRAINING = re.compile(r"\*\*Training\*\* run \d+")  # the status line once the click's run has started
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Student:
     exceptions: list = field(default_factory=list)
     timers: dict = field(default_factory=dict)  # fragment id -> asyncio task sending its auto reruns
     full_runs_done: int = 0
+    full_runs_started: int = 0  # full script runs (new_session without fragment ids) seen
     finished_at: float | None = None
     rerun_waits: list = field(default_factory=list)
     worker: str | None = None
@@ -123,6 +126,7 @@ def handle(student, msg):
     if kind == "new_session" and not msg.metadata.run.fragment_ids:
         _clear_timers(student)
         student.texts.clear()
+        student.full_runs_started += 1
     elif kind == "navigation":
         for page in msg.navigation.app_pages:
             if page.url_pathname == "train":
@@ -158,12 +162,12 @@ async def open_training_page(student):
 
 
 async def timed_rerun(student):
-    """A plain rerun of the page (as a widget change would cause); seconds until its full run finished."""
-    done, start = student.full_runs_done, time.perf_counter()
+    """A plain rerun of the page (as a widget change would cause); seconds until the server starts the full
+    script run that answers it (its ``new_session``: the page starts to redraw)."""
+    started, start = student.full_runs_started, time.perf_counter()
     await send_rerun(student)
-    await pump(student, lambda s: s.full_runs_done > done or s.finished_at, 60)
-    if student.full_runs_done > done:
-        student.rerun_waits.append(time.perf_counter() - start)
+    await pump(student, lambda s: s.full_runs_started > started, 60)
+    student.rerun_waits.append(time.perf_counter() - start)
 
 
 async def train(student, start_at, reruns):
@@ -171,11 +175,21 @@ async def train(student, start_at, reruns):
     await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
     clicked = time.perf_counter()
     await send_rerun(student, widgets=[student.buttons["Train"][0]])
+    # the click's own script run first: a rerun sent while its callback still runs can replace it
+    await pump(student, lambda s: s.finished_at or any(TRAINING.search(t) for t in s.texts), RUN_TIMEOUT)
     for _ in range(reruns):
         await asyncio.sleep(1.0)
         if student.finished_at is None:
             await timed_rerun(student)
-    await pump(student, lambda s: s.finished_at is not None, RUN_TIMEOUT)
+    try:
+        await pump(student, lambda s: s.finished_at is not None, RUN_TIMEOUT)
+    except TimeoutError:
+        print(f"  a student ({student.worker}) saw no finished run in {RUN_TIMEOUT:.0f} s; its last texts: "
+              f"{[t[:80] for t in student.texts[-4:]]}", file=sys.stderr)
+        return float("nan")
+    done = student.full_runs_done
+    with contextlib.suppress(TimeoutError):  # the rest of that run, for its figures (shown as None if missed)
+        await pump(student, lambda s: s.full_runs_done > done or s.valid_acc, 15)
     return student.finished_at - clicked
 
 
@@ -221,7 +235,7 @@ async def classroom(url, n, reruns, ports):
     sampler = asyncio.ensure_future(sample_rss(ports, peak, stop))
     start = time.perf_counter() + 0.5
     times = await asyncio.gather(*(train(s, start + 0.9 * i / max(n, 1), reruns) for i, s in enumerate(students)))
-    makespan = max(s.finished_at for s in students) - start
+    makespan = max((s.finished_at for s in students if s.finished_at), default=float("nan")) - start
     stop.set()
     await sampler
     for s in students:

@@ -61,7 +61,7 @@ except DataError as exc:
 if dataset is not None:
     counts = dataset.class_counts()
     st.subheader("The data set in use")
-    cols = st.columns(3)
+    cols = st.columns([0.9, 0.8, 1.6])  # "4,307 to 4,307" needs the widest column at 1024 px
     cols[0].metric("Images", f"{len(dataset):,}")
     cols[1].metric("Letters", "A to J")
     cols[2].metric("Per letter", f"{counts.min():,} to {counts.max():,}")

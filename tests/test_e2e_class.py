@@ -129,7 +129,10 @@ def test_a_class_experiment_from_creation_to_the_board(class_url, browser):
     teacher.reload()  # a new session: the teacher key comes back from the browser's cookie
     teacher.get_by_role("heading", name="Which learning rate?").wait_for()
 
-    teacher.get_by_role("combobox", name="Run").click()
+    wait_for_app(teacher)
+    picker = teacher.get_by_role("combobox", name="Run")
+    picker.click()
+    picker.fill("Bob")  # the list filters as one types; the option is then the only one
     teacher.get_by_role("option", name=re.compile("Bob")).click()
     teacher.get_by_role("button", name="Hide run").click()
     student_page = students[0][2]
@@ -139,7 +142,7 @@ def test_a_class_experiment_from_creation_to_the_board(class_url, browser):
 
     teacher.goto(f"{class_url}/class?class={code}&present=1")
     teacher.get_by_role("heading", name="Which learning rate?").wait_for()
-    assert not teacher.locator('[data-testid="stSidebar"]').is_visible()
+    teacher.locator('[data-testid="stSidebar"]').wait_for(state="hidden", timeout=30000)
     screenshot(teacher, "class_board_present_1024x768", (1024, 768))
     for _, ctx, _, _ in students:
         ctx.close()

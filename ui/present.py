@@ -28,18 +28,19 @@ h1 { font-size: 2.3rem !important; }
 
 KEYS_JS = """
 <script>
+// The handler lives in this frame: when Streamlit draws the frame again, the new one replaces the old.
 const doc = window.parent.document;
-if (!doc.mlpLabKeys) {
-  doc.mlpLabKeys = true;
-  doc.addEventListener("keydown", (event) => {
-    const tag = (event.target.tagName || "").toLowerCase();
-    if (tag === "input" || tag === "textarea" || event.target.isContentEditable) return;
-    const prefix = event.key === "ArrowRight" ? "Reveal next step" : event.key === "ArrowLeft" ? "Back one step" : null;
-    if (!prefix) return;
-    const button = [...doc.querySelectorAll("button")].find((b) => b.innerText.trim().includes(prefix));
-    if (button && !button.disabled) { event.preventDefault(); button.click(); }
-  });
-}
+if (doc.mlpLabKeys) doc.removeEventListener("keydown", doc.mlpLabKeys);
+doc.mlpLabKeys = (event) => {
+  const tag = (event.target.tagName || "").toLowerCase();
+  if (tag === "input" || tag === "textarea" || event.target.isContentEditable) return;
+  const prefix = event.key === "ArrowRight" ? "Reveal next step" : event.key === "ArrowLeft" ? "Back one step" : null;
+  if (!prefix) return;
+  const button = [...doc.querySelectorAll("button")].find((b) => b.innerText.includes(prefix));
+  if (button && !button.disabled) { event.preventDefault(); button.click(); }
+};
+doc.addEventListener("keydown", doc.mlpLabKeys);
+document.addEventListener("keydown", doc.mlpLabKeys);  // and when this little frame has the focus
 </script>
 """
 
@@ -47,8 +48,9 @@ if (!doc.mlpLabKeys) {
 def presenter_on():
     """Whether presenter mode is on for this session (``?present=1`` turns it on, ``?present=0`` off)."""
     asked = st.query_params.get("present")
-    if asked in ("1", "0"):
+    if asked is not None:
         st.session_state[CLASS_PRESENT] = asked == "1"
+        del st.query_params["present"]  # taken once: the session keeps it, and the switch can turn it off
     return bool(st.session_state.get(CLASS_PRESENT))
 
 

@@ -100,6 +100,7 @@ class RunRecord:
     wall_seconds: float = 0.0  # from the Train click to the end, pauses left out
     reason: str | None = None  # why a run diverged
     name: str = ""  # a loaded model's file name
+    store_uid: str | None = None  # its id in the class database once posted there (or restored from it)
 
     @property
     def label(self):

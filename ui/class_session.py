@@ -153,7 +153,7 @@ def save_new_runs():
     waiting for a place in a full one), whichever script thread ended it.
     """
     fresh = [r for r in [*st.session_state.get(RUNS, []), *st.session_state.get(PENDING, [])]
-             if r.status != "loaded" and getattr(r, "store_uid", None) is None]
+             if r.status != "loaded" and r.store_uid is None]
     for record in fresh:
         payload = run_payload(record)
         record.store_uid = payload["uid"]  # seen: not posted twice, and not restored from the store again

@@ -146,7 +146,7 @@ def restore_runs():
 
 
 def _not_in_history(saved):
-    have = {getattr(r, "store_uid", None) for r in st.session_state.get(RUNS, [])}
+    have = {r.store_uid for r in st.session_state.get(RUNS, [])}
     return [r for r in saved if r["uid"] not in have]
 
 
@@ -170,6 +170,5 @@ def _record(saved, run_id):
     record = RunRecord(run_id=run_id, hyper=hyper, history=saved["history"], status=saved["status"],
                        data_name="saved in the class database", params=model.params if model else None,
                        final={"valid_acc": saved["valid_acc"], "train_acc": saved["train_acc"]},
-                       test_acc=saved["test_acc"])
-    record.store_uid = saved["uid"]
+                       test_acc=saved["test_acc"], store_uid=saved["uid"])
     return record

@@ -55,5 +55,5 @@ CLASS_MESSAGES = "class_messages"  # [(kind, text)] of the store, shown once
 CLASS_SESSION_UID = "class_session_uid"  # a random id of this session: with the run number, a run's uid
 CLASS_TEACHER = "class_teacher"  # {code: teacher key} of the experiments this session may run
 CLASS_APPLIED = "class_applied"  # the experiment code whose settings the Training page took already
-CLASS_SHOW_KEY = "class_show_key"  # (code, key, return code) shown once after creating an experiment
+CLASS_SHOW_KEY = "class_show_key"  # (code, teacher key) shown once after creating an experiment
 CLASS_PRESENT = "class_present"  # the presenter-mode toggle

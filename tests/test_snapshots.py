@@ -1,0 +1,128 @@
+"""lab.snapshots: a run's weights over the epochs and its gradient health, ready to draw."""
+
+import numpy as np
+import pytest
+
+from lab import inspect_model as im
+from lab import snapshots as sn
+from mlp.network import Params
+from mlp.train import Hyper
+
+
+def params_with(w_h):
+    h = w_h.shape[1]
+    return Params(np.asarray(w_h, np.float32), np.zeros((1, h), np.float32), np.zeros((h, 10), np.float32),
+                  np.zeros((1, 10), np.float32))
+
+
+def three_snapshots(h=3):
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(0, 0.05, (784, h))
+    learned = np.zeros((784, h))
+    learned[:392, 0] = 1.0  # unit 0 learns the top half
+    return [(0, params_with(w0)), (2, params_with(w0 + 0.5 * learned)), (5, params_with(w0 + learned))]
+
+
+def test_snapshot_at_takes_the_latest_at_or_before_the_epoch():
+    snaps = three_snapshots()
+    assert sn.snapshot_epochs(snaps) == [0, 2, 5]
+    assert sn.snapshot_at(snaps, 0) is snaps[0][1]
+    assert sn.snapshot_at(snaps, 1) is snaps[0][1]
+    assert sn.snapshot_at(snaps, 2) is snaps[1][1]
+    assert sn.snapshot_at(snaps, 4) is snaps[1][1]
+    assert sn.snapshot_at(snaps, 99) is snaps[2][1]
+    assert sn.snapshot_at(snaps, -1) is snaps[0][1]
+    with pytest.raises(ValueError):
+        sn.snapshot_at([], 0)
+
+
+def test_next_epoch_steps_through_the_kept_epochs_then_stops():
+    snaps = three_snapshots()
+    assert [sn.next_epoch(snaps, e) for e in (0, 1, 2, 5)] == [2, 2, 5, None]
+
+
+def test_change_view_is_w_minus_w0_and_zero_at_the_start():
+    snaps = three_snapshots()
+    change = sn.view_weights(snaps, 5, "change")
+    want = snaps[2][1].w_h.astype(np.float64) - snaps[0][1].w_h.astype(np.float64)
+    np.testing.assert_array_equal(change, want)
+    assert not sn.view_weights(snaps, 0, "change").any()
+    np.testing.assert_array_equal(sn.view_weights(snaps, 2, "weights"), snaps[1][1].w_h.astype(np.float64))
+    with pytest.raises(ValueError):
+        sn.view_weights(snaps, 0, "other")
+
+
+def test_scales_are_symmetric_limits_of_the_last_snapshot():
+    snaps = three_snapshots()
+    change_last = sn.view_weights(snaps, 5, "change")
+    np.testing.assert_allclose(sn.view_scales(snaps, "change", "unit"), np.abs(change_last).max(axis=0))
+    shared = sn.view_scales(snaps, "change", "shared")
+    assert np.all(shared == np.percentile(np.abs(change_last), 99.5))
+    np.testing.assert_allclose(sn.view_scales(snaps, "weights", "unit"),
+                               np.abs(snaps[2][1].w_h.astype(np.float64)).max(axis=0))
+
+
+def test_change_images_are_white_at_epoch_0_and_grow_with_the_epochs():
+    snaps = three_snapshots()
+    white = np.array([255, 255, 255], np.uint8)
+    start, scales = sn.snapshot_images(snaps, 0, "change", "unit", units=[0])
+    assert (start == white).all()  # no change yet: every pixel is zero, drawn white
+    mid, _ = sn.snapshot_images(snaps, 2, "change", "unit", units=[0])
+    end, _ = sn.snapshot_images(snaps, 5, "change", "unit", units=[0])
+    assert scales[0] == pytest.approx(np.abs(sn.view_weights(snaps, 5, "change")[:, 0]).max())
+    # the learned top half is red (positive): half-strength at epoch 2, the end colour at epoch 5
+    np.testing.assert_array_equal(end[0, 0, 0], im.colourise(1.0, 1.0))
+    np.testing.assert_array_equal(mid[0, 0, 0], im.colourise(0.5, 1.0))
+    assert end.shape == (1, 28, 28, 3)
+    # the untouched bottom half stays white
+    assert (end[0, 14:] == white).all()
+
+
+def test_snapshot_images_pick_and_order_units():
+    snaps = three_snapshots()
+    tiles, scales = sn.snapshot_images(snaps, 5, "weights", "unit", units=[2, 0])
+    all_tiles, all_scales = sn.snapshot_images(snaps, 5, "weights", "unit")
+    np.testing.assert_array_equal(tiles, all_tiles[[2, 0]])
+    np.testing.assert_array_equal(scales, all_scales[[2, 0]])
+    want, _ = im.weight_images(snaps[2][1].w_h, "unit")  # the weights view at the last epoch = the grid's images
+    np.testing.assert_array_equal(all_tiles, want)
+
+
+def test_kept_note_says_how_many_which_epochs_and_the_budget():
+    snaps = three_snapshots()
+    note = sn.kept_note(snaps, max_snapshots=20, budget_bytes=16 * 2**20)
+    nbytes = sn.snapshots_nbytes(snaps)
+    assert nbytes == 3 * (784 * 3 + 3 + 3 * 10 + 10) * 4
+    assert note.startswith("3 snapshots of the weights, at epochs 0, 2, 5 (")
+    assert "at most 20 within 16 MiB" in note
+    many = [(e, snaps[0][1]) for e in (0, 1, 2, 4, 6, 8, 10, 12, 14, 30)]
+    assert "epochs 0, 1, 2, 4, 6, 8, 10, …, 30 (" in sn.kept_note(many, 20, 16 * 2**20)
+    assert "1 snapshot of the weights, at epoch 0 (" in sn.kept_note(snaps[:1], 20, 2**20)
+
+
+def health(dead, grad=1.0):
+    keys = ("grad_w_h", "grad_b_h", "grad_w_o", "grad_b_o", "ratio_w_h", "ratio_w_o")
+    return [{"epoch": i + 1, **{k: grad for k in keys}, "dead_share": d, "always_on_share": 0.1}
+            for i, d in enumerate(dead)]
+
+
+def test_health_rows_leave_out_what_a_log_axis_cannot_draw():
+    records = health([0.0, 0.5])
+    records[1]["grad_w_h"] = 0.0  # every hidden unit dead: no gradient reaches W_h
+    records[1]["grad_b_h"] = float("nan")
+    rows = sn.health_rows(records, "gradient norm")
+    assert {(r["epoch"], r["series"]) for r in rows} == {(1, "W_h"), (1, "b_h"), (1, "W_o"), (1, "b_o"),
+                                                          (2, "W_o"), (2, "b_o")}
+    shares = sn.health_rows(records, "hidden units")  # a linear axis draws 0
+    assert [r["value"] for r in shares if r["series"].startswith("dead")] == [0.0, 0.5]
+    assert len(sn.health_rows(records, "update ratio")) == 4
+
+
+def test_dead_units_note_only_when_the_dead_share_climbs():
+    assert sn.dead_units_note([]) is None
+    assert sn.dead_units_note(health([0.0, 0.01, 0.02])) is None  # healthy
+    assert sn.dead_units_note(health([0.9, 0.9, 0.9])) is None  # dead from the start: it did not climb
+    assert sn.dead_units_note(health([0.0, 0.3, 0.1])) is None  # recovered
+    note = sn.dead_units_note(health([0.02, 0.4, 0.97]), Hyper(hidden=8, lr=1.0, momentum=0.99))
+    assert note.startswith("The share of dead hidden units climbed from 2% at epoch 1 to 97% at epoch 3")
+    assert "learning rate 1, momentum 0.99" in note

@@ -5,13 +5,17 @@ A model file holds the four parameter arrays ``w_h`` (F, H), ``b_h`` (1, H),
 ``hyper``; the history as one array per record key (``history_epoch``,
 ``history_train_loss``, ...). A paused run adds the velocities ``v_w_h`` ..,
 the mini-batch generator state ``rng_state`` (JSON) and the position in the
-current epoch. Everything is numbers or strings.
+current epoch. A model may also keep its run's weight snapshots, stacked: ``snapshot_epoch``
+(S,) and ``snapshot_w_h`` (S, F, H) .. ``snapshot_b_o`` (S, 1, K); and its gradient health, one
+array per ``mlp.health.HEALTH_KEYS`` key (``health_epoch``, ``health_grad_w_h``, ...). Older files
+without them load with no snapshots and no health. Everything is numbers or strings.
 
 Loading never trusts the file: every member's .npy header is checked before
 its array is allocated (``mlp.data.NpzReader``: no object arrays, so nothing
 is ever unpickled), weights must be 2-D float32/float64, finite and of
 fitting shapes with ``1 <= H <= mlp.limits.MAX_HIDDEN``, the history at most
-``MAX_HISTORY_EPOCHS`` long, the JSON texts short and their fields of the
+``MAX_HISTORY_EPOCHS`` long, at most ``MAX_SNAPSHOTS`` snapshots shaped as the weights (finite, within
+``SNAPSHOT_BYTES``), the JSON texts short and their fields of the
 right types and ranges. Anything else raises ``mlp.data.DataError``.
 """
 
@@ -20,7 +24,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -33,6 +37,8 @@ WHO = "a model file"
 SHAPES = {"w_h": ("F", "H"), "b_h": (1, "H"), "w_o": ("H", "K"), "b_o": (1, "K")}  # what each parameter must be
 SIZE_LIMITS = {"F": "MAX_MODEL_INPUTS", "H": "MAX_HIDDEN", "K": "MAX_MODEL_CLASSES"}
 RESUME_KEYS = ("order", "position", "epoch_metrics")
+SNAPSHOT_PREFIX, HEALTH_PREFIX = "snapshot_", "health_"
+SHARE_KEYS = ("dead_share", "always_on_share")  # health values that are shares of the hidden units, 0 .. 1
 
 
 @dataclass
@@ -41,25 +47,42 @@ class Model:
     hyper: Hyper
     history: list
     resume: dict | None = None  # velocities and position of a paused run
+    snapshots: list = field(default_factory=list)  # (epoch, Params) of the run, epoch 0 the initial weights
+    health: list = field(default_factory=list)  # per-epoch dicts of mlp.health.HEALTH_KEYS
 
 
-def _model_arrays(params, hyper, history):
+def health_keys():
+    """mlp.health.HEALTH_KEYS (imported when needed)."""
+    from .health import HEALTH_KEYS
+
+    return HEALTH_KEYS
+
+
+def _model_arrays(params, hyper, history, snapshots=(), health=()):
     arrays = {name: np.asarray(v) for name, v in params.as_dict().items()}
     arrays["hyper"] = np.array(hyper.to_json())
     for key in RECORD_KEYS:
         arrays[f"history_{key}"] = np.array([r[key] for r in history], dtype=np.float64)
+    if snapshots:
+        arrays[f"{SNAPSHOT_PREFIX}epoch"] = np.array([int(e) for e, _ in snapshots], np.int64)
+        for name in PARAM_NAMES:
+            arrays[SNAPSHOT_PREFIX + name] = np.stack([np.asarray(getattr(p, name)) for _, p in snapshots])
+    if health:
+        for key in health_keys():
+            arrays[HEALTH_PREFIX + key] = np.array([r[key] for r in health], dtype=np.float64)
     return arrays
 
 
-def save_model(file, params, hyper, history=(), **extra):
-    """Write a model to a path or binary file object (np.savez_compressed)."""
-    np.savez_compressed(file, **_model_arrays(params, hyper, list(history)), **extra)
+def save_model(file, params, hyper, history=(), snapshots=(), health=(), **extra):
+    """Write a model to a path or binary file object (np.savez_compressed), with its snapshots and health if any."""
+    arrays = _model_arrays(params, hyper, list(history), list(snapshots), list(health))
+    np.savez_compressed(file, **arrays, **extra)
 
 
-def model_bytes(params, hyper, history=()):
+def model_bytes(params, hyper, history=(), snapshots=(), health=()):
     """The .npz file of a model as bytes (for downloads)."""
     buf = io.BytesIO()
-    save_model(buf, params, hyper, history)
+    save_model(buf, params, hyper, history, snapshots, health)
     return buf.getvalue()
 
 
@@ -143,6 +166,52 @@ def check_resume_headers(npz, name, sizes):
     if m not in (0, 4):
         raise DataError(f"{name}: 'epoch_metrics' holds {m} numbers; it must hold 0 or 4.")
     _text_header(npz, "rng_state", "MAX_RNG_STATE_CHARS", name)
+
+
+def check_snapshot_headers(npz, name, sizes):
+    """The number of snapshots S from their headers: ``snapshot_epoch`` (S,) integers, each parameter stacked
+    (S, *its shape) in float32/float64, S <= MAX_SNAPSHOTS, all of them within SNAPSHOT_BYTES; 0 if none."""
+    keys = [SNAPSHOT_PREFIX + k for k in ("epoch", *PARAM_NAMES)]
+    present = [k for k in keys if k in npz.infos]
+    if not present:
+        return 0
+    if len(present) != len(keys):
+        raise DataError(f"{name}: the snapshots are incomplete (missing {sorted(set(keys) - set(present))}).")
+    (n,), _ = _header(npz, keys[0], "iu", 1, name)
+    cap, label = limit("MAX_SNAPSHOTS")
+    if n > cap:
+        raise DataError(f"{name}: the file holds {n:,} weight snapshots; the limit is {cap:,} ({label}).")
+    total = 0
+    for key, dims in SHAPES.items():
+        shape, dtype = _header(npz, SNAPSHOT_PREFIX + key, "f", 3, name)
+        expected = (n, *(d if isinstance(d, int) else sizes[d] for d in dims))
+        if shape != expected:
+            raise DataError(f"{name}: '{SNAPSHOT_PREFIX}{key}' has shape {shape}; with {n} snapshots of "
+                            f"'{key}' it must be {expected}.")
+        total += math.prod(shape) * dtype.itemsize
+    cap, label = limit("SNAPSHOT_BYTES")
+    if total > cap:
+        raise DataError(f"{name}: its weight snapshots take {total:,} bytes; the limit is {cap:,} ({label}).")
+    return n
+
+
+def check_health_headers(npz, name):
+    """The gradient health's length from its headers: every key present, 1-D floats, equal lengths, within the cap."""
+    if not any(k.startswith(HEALTH_PREFIX) for k in npz.infos):  # (older files: mlp.health is not needed)
+        return 0
+    keys = [HEALTH_PREFIX + k for k in health_keys()]
+    present = [k for k in keys if k in npz.infos]
+    if not present:
+        return 0
+    if len(present) != len(keys):
+        raise DataError(f"{name}: the gradient health is incomplete (missing {sorted(set(keys) - set(present))}).")
+    lengths = {_header(npz, k, "f", 1, name)[0][0] for k in keys}
+    if len(lengths) != 1:
+        raise DataError(f"{name}: the gradient health's arrays have different lengths {sorted(lengths)}.")
+    n, (cap, label) = lengths.pop(), limit("MAX_HISTORY_EPOCHS")
+    if n > cap:
+        raise DataError(f"{name}: the gradient health holds {n:,} epochs; the limit is {cap:,} ({label}).")
+    return n
 
 
 # --- checks on the values -------------------------------------------------------------------------------------------
@@ -238,6 +307,42 @@ def history_from(columns, name):
     ]
 
 
+def _epochs_ok(epoch, first):
+    return bool(np.isfinite(epoch).all() and (epoch >= first).all() and (epoch == np.round(epoch)).all()
+                and (np.diff(epoch) > 0).all() and (epoch <= limits.MAX_HISTORY_EPOCHS).all())
+
+
+def snapshots_from(npz, name):
+    """[(epoch, Params)] from the snapshot members (after ``check_snapshot_headers``): epochs increasing
+    whole numbers from 0, weights finite."""
+    epochs = _native(npz.read(f"{SNAPSHOT_PREFIX}epoch"))
+    if not _epochs_ok(epochs, 0):
+        raise DataError(f"{name}: the snapshots' epochs must be increasing whole numbers from 0 "
+                        f"to {limits.MAX_HISTORY_EPOCHS:,}.")
+    stacks = {k: _finite(_native(npz.read(SNAPSHOT_PREFIX + k)), SNAPSHOT_PREFIX + k, name) for k in PARAM_NAMES}
+    return [(int(e), Params(**{k: stacks[k][i] for k in PARAM_NAMES})) for i, e in enumerate(epochs.tolist())]
+
+
+def health_from(columns, name):
+    """Per-epoch health dicts from their columns: epochs increasing whole numbers from 1, norms and ratios
+    not negative (NaN or +inf allowed: a diverged run), shares within 0 .. 1."""
+    keys = health_keys()
+    values = np.stack([columns[k] for k in keys[1:]])
+    shares = np.stack([columns[k] for k in SHARE_KEYS])
+    checks = (
+        (_epochs_ok(columns["epoch"], 1), "epochs must be increasing whole numbers from 1"),
+        (not (values < 0).any(), "gradient norms, update ratios and shares must not be negative"),
+        (np.isfinite(shares).all() and (shares <= 1).all(), "the dead and always-on shares must be within 0 .. 1"),
+    )
+    for ok, what in checks:
+        if not ok:
+            raise DataError(f"{name}: the gradient health is not valid: {what}.")
+    return [
+        {k: (int(v) if k == "epoch" else float(v)) for k, v in zip(keys, row)}
+        for row in zip(*(columns[k].tolist() for k in keys))
+    ]
+
+
 def rng_state_from(text, name):
     """The mini-batch generator state, checked by giving it to a fresh generator of the same kind."""
     state = parse_json(text, "rng_state", name)
@@ -268,6 +373,7 @@ def _read_model(npz, name):
     sizes = check_param_headers(npz, name)
     _text_header(npz, "hyper", "MAX_HYPER_CHARS", name)
     check_history_headers(npz, name)
+    n_snapshots, n_health = check_snapshot_headers(npz, name, sizes), check_health_headers(npz, name)
     paused = "rng_state" in npz.infos
     if paused:
         absent = [k for k in (*(f"v_{k}" for k in PARAM_NAMES), *RESUME_KEYS) if k not in npz.infos]
@@ -279,7 +385,9 @@ def _read_model(npz, name):
     history = []
     if "history_epoch" in npz.infos:
         history = history_from({k: _native(npz.read(f"history_{k}")) for k in RECORD_KEYS}, name)
-    return Model(params, hyper, history, _resume(npz, name) if paused else None)
+    snapshots = snapshots_from(npz, name) if n_snapshots else []
+    health = health_from({k: _native(npz.read(HEALTH_PREFIX + k)) for k in health_keys()}, name) if n_health else []
+    return Model(params, hyper, history, _resume(npz, name) if paused else None, snapshots, health)
 
 
 def load_model(source, name="model.npz"):

@@ -116,14 +116,17 @@ class Engine:
     the full-batch update). The (rows, H) arrays are buffers kept between steps.
     """
 
-    def __init__(self, params, velocity, data, lr, momentum, dtype):
+    def __init__(self, params, velocity, data, lr, momentum, dtype, stacked=None):
         x_train, y_train, x_valid, y_valid = data
         self.dtype, self.lr, self.momentum = np.dtype(dtype), lr, momentum
         self.params = params.copy(self.dtype)
         self.velocity = velocity.copy(self.dtype)
         self.n_train, k = len(x_train), params.sizes[2]
-        self.x = np.concatenate([np.asarray(x_train), np.asarray(x_valid)], dtype=self.dtype)
-        self.labels = np.concatenate([np.asarray(y_train), np.asarray(y_valid)]).astype(np.intp)
+        if stacked is not None:  # (x (N, F) in dtype, labels (N,), n_train): used as is, not copied (read-only is fine)
+            self.x, self.labels = np.asarray(stacked[0], self.dtype), np.asarray(stacked[1])
+        else:
+            self.x = np.concatenate([np.asarray(x_train), np.asarray(x_valid)], dtype=self.dtype)
+            self.labels = np.concatenate([np.asarray(y_train), np.asarray(y_valid)]).astype(np.intp)
         self.y = one_hot(self.labels, k, self.dtype)
         self.h = np.empty((len(self.labels), params.sizes[1]), self.dtype)
         self._buffers = {}
@@ -259,9 +262,12 @@ class Trainer:
     ``mlp.model_io.save_trainer`` / ``load_trainer`` save and resume mid-run.
     n_data: the size of the whole data set the split was cut from (``len(split.order)``), needed
     only to draw the first weights with ``hyper.init == "report"``.
+    stacked: optional (x, labels, n_train), the training then validation rows already stacked in the
+    run's dtype (a shared read-only segment, ``lab.train_service``): the engine uses them without a copy.
     """
 
-    def __init__(self, x_train, y_train, x_valid, y_valid, hyper, params=None, velocity=None, n_data=None):
+    def __init__(self, x_train, y_train, x_valid, y_valid, hyper, params=None, velocity=None, n_data=None,
+                 stacked=None):
         self.hyper = hyper
         self.n_train = len(x_train)
         self.x_train = x_train  # a reference, for ``stop_reason``
@@ -269,7 +275,7 @@ class Trainer:
             params = first_params(hyper, np.shape(x_train)[1], n_data)
         velocity = start_velocity(params) if velocity is None else velocity
         data = (x_train, y_train, x_valid, y_valid)
-        self.engine = Engine(params, velocity, data, hyper.lr, hyper.momentum, hyper.dtype)
+        self.engine = Engine(params, velocity, data, hyper.lr, hyper.momentum, hyper.dtype, stacked=stacked)
         self.history = []
         self.batch_rng = np.random.default_rng(hyper.seed)
         self.order = np.zeros(0, np.intp)  # this epoch's mini-batch order

@@ -101,6 +101,8 @@ class RunRecord:
     reason: str | None = None  # why a run diverged
     name: str = ""  # a loaded model's file name
     store_uid: str | None = None  # its id in the class database once posted there (or restored from it)
+    health: list = field(default_factory=list)  # per-epoch gradient health (mlp.health.HEALTH_KEYS dicts)
+    snapshots: list = field(default_factory=list)  # (epoch, Params) weight snapshots, epoch 0 the initial weights
 
     @property
     def label(self):
@@ -306,6 +308,7 @@ class LiveRun:
             final={"train_loss": tl, "train_acc": ta, "valid_loss": vl, "valid_acc": va},
             test_acc=test_acc, train_seconds=float(sum(r["seconds"] for r in t.history)),
             wall_seconds=self.wall_seconds, reason=self.reason,
+            health=list(getattr(t, "health", None) or []), snapshots=list(getattr(t, "snapshots", None) or []),
         )
 
 
@@ -319,6 +322,7 @@ def loaded_record(run_id, model, name, data_name, split=None):
         run_id=run_id, hyper=model.hyper, history=[dict(r) for r in model.history], status="loaded",
         data_name=data_name, params=model.params, test_acc=test_acc,
         train_seconds=float(sum(r["seconds"] for r in model.history)), name=name,
+        health=list(model.health), snapshots=list(model.snapshots),
     )
 
 

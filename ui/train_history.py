@@ -198,7 +198,7 @@ def _file_stem(run):
 def downloads(run, key):
     c = st.columns([1, 1, 2])
     c[0].download_button(
-        "Model (.npz)", data=lambda: model_bytes(run.params, run.hyper, run.history),
+        "Model (.npz)", data=lambda: model_bytes(run.params, run.hyper, run.history, run.snapshots, run.health),
         file_name=f"{_file_stem(run)}.npz", mime="application/octet-stream", on_click="ignore",
         icon=":material/download:", key=f"train_dl_model_{key}", width="stretch",
         disabled=run.params is None,

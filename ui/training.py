@@ -118,7 +118,8 @@ def _keep(live, record):
         st.session_state[NOTICE] = ("error", divergence_advice(record.hyper, record.reason) +
                                     " The diverged weights were not kept as the current model." + full)
         return
-    set_current_model(Model(record.params, record.hyper, record.history), live.data_key, "trained")
+    set_current_model(Model(record.params, record.hyper, record.history, snapshots=record.snapshots,
+                            health=record.health), live.data_key, "trained")
     what = "finished" if record.status == "finished" else f"stopped after {record.epochs_done} epochs"
     st.session_state[NOTICE] = ("success" if kept else "warning",
                                 f"Run {record.run_id} {what}. Its model is now the current model, shown on "

@@ -1,0 +1,174 @@
+"""A learning-rate sweep as the Sweep page drives it: ``mlp.sweep.Sweep`` in time-boxed chunks.
+
+``SweepRun`` has ``lab.runs.LiveRun``'s interface (``advance(budget_seconds)``, ``mode``,
+``active``, ``finished``, ``pause`` / ``resume`` / ``stop``, ``progress``) for R runs at once:
+``histories[r]`` are run r's records, and once the sweep ends the call that ends it builds one
+``lab.runs.RunRecord`` per learning rate (``final_records``), so the sweep's runs go to the run
+history like any other run. No Streamlit here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from lab.budget import estimate_run_bytes
+from lab.runs import RunRecord
+from mlp.metrics import accuracy
+from mlp.network import predict
+
+MODES = ("running", "paused")
+
+
+def estimate_sweep_bytes(hyper, n_train, n_valid, rates):
+    """Bytes a sweep of ``rates`` networks allocates: one trainer's (``estimate_run_bytes``: the stacked data, one
+    network's evaluation) plus, per network, its weights, velocities and gradients (3P) and the update's
+    hidden rows, mask and deltas (rows x (3H + 2K)), in the run's dtype; 10 % more for temporaries."""
+    s = 8 if hyper.dtype == "float64" else 4
+    h, k = hyper.hidden, 10
+    rows = n_train if hyper.batch_size is None else min(hyper.batch_size, n_train)
+    per_net = s * (3 * (784 * h + h + h * k + k) + rows * (3 * h + 2 * k))
+    return int(estimate_run_bytes(hyper, n_train, n_valid) + 1.1 * rates * per_net)
+
+
+class SweepRun:
+    """A sweep in progress. ``run_ids[r]`` is run r's number in the history; ``split`` (optional) gives test accuracy.
+
+    ``mode``: "running" or "paused"; ``finished`` once every run is done or stopped, or ``stop`` was
+    called. ``clock`` is injectable for tests. Callers from several threads hold ``lock``.
+    """
+
+    STEP_SECONDS = 0.1  # work between two looks at the clock
+
+    def __init__(self, sweep, run_ids, data_name, split=None, mode="running", clock=time.perf_counter, data_key=None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        if len(run_ids) != sweep.runs:
+            raise ValueError("one run id per learning rate")
+        self.sweep, self.run_ids, self.data_name = sweep, list(run_ids), data_name
+        self.split, self.data_key = split, data_key
+        self.mode, self.stopped, self.clock = mode, False, clock
+        self.wall_seconds = 0.0
+        self._batch_seconds = None
+        self._active_since = clock() if mode == "running" else None
+        self.lock = threading.RLock()
+        self.interrupt = threading.Event()
+        self.records = None  # [RunRecord], built by the call that ends the sweep
+
+    @property
+    def hypers(self):
+        return self.sweep.hypers
+
+    @property
+    def histories(self):
+        return self.sweep.histories
+
+    @property
+    def reasons(self):
+        return self.sweep.reasons
+
+    @property
+    def finished(self):
+        return self.sweep.done or self.stopped
+
+    @property
+    def active(self):
+        return self.mode == "running" and not self.finished
+
+    def _account(self):
+        now = self.clock()
+        if self._active_since is not None:
+            self.wall_seconds += now - self._active_since
+            self._active_since = now
+
+    def pause(self):
+        self._account()
+        self.mode, self._active_since = "paused", None
+
+    def resume(self):
+        if self.mode == "paused" and not self.finished:
+            self._active_since = self.clock()
+        self.mode = "running"
+
+    def stop(self):
+        """End the sweep where it stands; builds the records."""
+        with self.lock:
+            self._account()
+            self.stopped, self._active_since = True, None
+            self.final_records()
+
+    @property
+    def progress(self):
+        """Fraction of the planned epochs done, counting the part of the current epoch."""
+        s = self.sweep
+        if s.done:
+            return 1.0
+        return min(1.0, (s.epoch + s.position / s.n_train) / s.hyper.epochs)
+
+    def advance(self, budget):
+        """Train for about ``budget`` seconds (at least one step); return [(r, record)] of the epochs completed."""
+        with self.lock:
+            if not self.active:
+                return []
+            new, start = [], self.clock()
+            while self.active and not self.interrupt.is_set():
+                remaining = budget - (self.clock() - start)
+                if new and remaining <= 0:
+                    break
+                new += self._one_step(remaining)
+                if self.clock() - start >= budget:
+                    break
+            self._account()
+            if self.finished:
+                self._active_since = None
+            self.final_records()
+            return new
+
+    def _one_step(self, remaining):
+        s = self.sweep
+        n = None
+        if not s.full_batch:
+            seconds = min(max(remaining, 0) / 2, self.STEP_SECONDS)
+            per = self._batch_seconds
+            n = 1 if per is None else min(max(1, int(seconds / max(per, 1e-6))), s.batches_per_epoch)
+        before, t0 = s.position, self.clock()
+        done = s.step(max_batches=n)
+        after = s.n_train if done is not None else s.position
+        batches = -(-(after - before) // s.batch_size)
+        if batches and not s.full_batch:
+            per = (self.clock() - t0) / batches
+            self._batch_seconds = per if self._batch_seconds is None else 0.5 * (self._batch_seconds + per)
+        return sorted((done or {}).items())
+
+    def final_records(self):
+        """The runs' RunRecords once the sweep has ended (built once), else None."""
+        with self.lock:
+            if self.records is None and self.finished:
+                self.records = [self.to_record(r) for r in range(self.sweep.runs)]
+            return self.records
+
+    def to_record(self, r):
+        """Run r's RunRecord as it stands (final weights evaluated; test accuracy if a split is known)."""
+        s = self.sweep
+        tl, ta, vl, va = s.evaluate(r)
+        params = s.params_of(r)
+        test_acc = None
+        if self.split is not None and len(self.split.y_test):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                test_acc = accuracy(self.split.y_test, predict(params, self.split.x_test))
+        hyper = s.hypers[r]
+        status = "diverged" if s.reasons[r] else ("finished" if len(s.histories[r]) >= hyper.epochs else "stopped")
+        history = [dict(rec) for rec in s.histories[r]]
+        return RunRecord(
+            run_id=self.run_ids[r], hyper=hyper, history=history, status=status, data_name=self.data_name,
+            params=params, final={"train_loss": tl, "train_acc": ta, "valid_loss": vl, "valid_acc": va},
+            test_acc=test_acc, train_seconds=float(sum(rec["seconds"] for rec in history)),
+            wall_seconds=self.wall_seconds / s.runs, reason=s.reasons[r],
+        )
+
+
+def final_rows(records):
+    """[{lr, valid_acc, status}] of a sweep's records, for the accuracy-against-learning-rate chart."""
+    return [{"lr": rec.hyper.lr, "valid_acc": rec.final.get("valid_acc"), "status": rec.status} for rec in records]

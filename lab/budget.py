@@ -175,8 +175,11 @@ def estimate_path_bytes(path):
     return estimate_set_bytes(*_declared_images(path, path.name, owner))
 
 
-def estimate_run_bytes(hyper: Hyper, n_train, n_valid):
+def estimate_run_bytes(hyper: Hyper, n_train, n_valid, shared_inputs=False):
     """Bytes a training run's trainer allocates (``mlp.train.Engine``), from its settings and the split's sizes.
+
+    shared_inputs: the stacked inputs and labels are a shared read-only segment (``lab.train_service``),
+    counted once per data set rather than per run, so they are left out.
 
     With s bytes a number (4 or 8), N = n_train + n_valid rows, F = 784, K = 10, P = F*H + H + H*K + K
     parameters and R rows in one update (n_train, or the batch size):
@@ -189,8 +192,34 @@ def estimate_run_bytes(hyper: Hyper, n_train, n_valid):
     n, h, k = n_train + n_valid, hyper.hidden, 10
     rows = n_train if hyper.batch_size is None else min(hyper.batch_size, n_train)
     params = PIXELS * h + h + h * k + k
-    total = s * (n * (PIXELS + h + 3 * k) + rows * (PIXELS + 3 * h + 2 * k) + 3 * params) + 8 * (n + 2 * params)
+    inputs = 0 if shared_inputs else n * PIXELS
+    total = s * (inputs + n * (h + 3 * k) + rows * (PIXELS + 3 * h + 2 * k) + 3 * params) + 8 * (n + 2 * params)
     return int(total * 1.1)
+
+
+TRAINING_BUDGET_ENV = "MLP_LAB_TRAINING_BUDGET"
+TRAINING_SHARE = 0.5  # of one worker's share of the memory budget, for its trainer process's active runs
+
+
+def training_budget(workers=None):
+    """Bytes the active runs of one worker's trainer process may take (``lab.train_service``).
+
+    ``$MLP_LAB_TRAINING_BUDGET`` (as ``parse_budget`` reads it) if set, else TRAINING_SHARE of the
+    memory budget divided by the workers (``$MLP_LAB_WORKERS``, default 1): the other half is for the
+    Streamlit processes (sessions, data sets). Runs beyond it wait until a running one ends.
+    """
+    env = os.environ.get(TRAINING_BUDGET_ENV)
+    if env:
+        try:
+            return parse_budget(env, machine_bytes())
+        except ValueError:
+            pass
+    if workers is None:
+        try:
+            workers = max(1, int(os.environ.get("MLP_LAB_WORKERS", "1")))
+        except ValueError:
+            workers = 1
+    return int(memory_budget() * TRAINING_SHARE / workers)
 
 
 # --- the store of decoded data sets ---------------------------------------------------------------------------

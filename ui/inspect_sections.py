@@ -7,10 +7,13 @@ Every session key is a constant of ``ui.keys`` (its inspection-page section).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import streamlit as st
 
 from lab import inspect_model as im
+from lab import snapshots as sn
 from lab.your_letter import prepare_letter
 from mlp.core import LETTERS
 from ui import inspect_view as iv
@@ -23,6 +26,7 @@ GRID_ZOOM = 3  # 28 px -> 84 px tiles
 BIG_ZOOM = 7  # the selected unit: 196 px
 LETTER_ZOOM = 4  # letters in galleries: 112 px
 CELL_SHOWN = 24  # letters shown for a confusion-matrix cell
+PLAY_SECONDS = 0.8  # Play shows the next weight snapshot every this many seconds
 # Captions under images legible on a projector; the page's own CSS, gone when another page is shown.
 # Pixel images the browser has to shrink on a narrow screen stay crisp (nearest neighbour) too; images whose
 # alt text starts with "Smooth" (colour-scale legends with text, photo previews) are scaled smoothly.
@@ -103,43 +107,139 @@ def units_section(model, split, data_key):
                 "there is ink there, **blue** pixels hold it back, white ones do not matter.")
     by, letter, mode = grid_controls()
     order = iv.unit_order(model.key, by, letter, params)
-    tiles, scales = iv.weight_tiles(model.key, mode, params)
     page_no = grid_pager(hidden)
-    st.image(im.colour_bar(None if mode == "unit" else float(scales[0]), width=440), output_format="PNG",
-             alt=f"{SMOOTH} colour scale: blue negative, white zero, red positive weights")
     first = (page_no - 1) * GRID_PAGE
     shown = order[first : first + GRID_PAGE]
-    tiles_row(tiles[shown], [f"#{u}" for u in shown], GRID_ZOOM)
-    st.caption(f"Units ranked {first + 1} to {first + len(shown)} of {hidden} by {im.ORDERINGS[by]}"
-               + (f" {LETTERS[letter]}" if letter is not None else "") + ".")
+    ranked = (f"Units ranked {first + 1} to {first + len(shown)} of {hidden} by {im.ORDERINGS[by]}"
+              + (f" {LETTERS[letter]}" if letter is not None else ""))
+    if len(model.snapshots) > 1:
+        timeline(model, split, data_key, shown, mode, ranked)
+        return
+    tiles, scales = iv.weight_tiles(model.key, mode, params)
+    legend = im.colour_bar(None if mode == "unit" else float(scales[0]), width=440)
+    grid(model, split, data_key, shown, tiles[shown], scales[shown], legend, ranked + ".", None)
+
+
+def grid(model, split, data_key, shown, tiles, scales, legend, caption, at):
+    """The colour legend, a page of unit tiles (n, 28, 28, 3) with their limits (n,), the unit picker and its detail.
+
+    ``at`` is None for the model's own weights, else (epoch, Params, key, view) of a snapshot.
+    """
+    st.image(legend, output_format="PNG", alt=f"{SMOOTH} colour scale: blue negative, white zero, red positive")
+    tiles_row(tiles, [f"#{u}" for u in shown], GRID_ZOOM)
+    st.caption(caption)
     options = [int(u) for u in shown]
     if st.session_state.get(keys.WG_UNIT) not in options:
         st.session_state[keys.WG_UNIT] = options[0]
     unit = st.selectbox("Look closer at unit", options, key=keys.WG_UNIT, format_func=lambda u: f"#{u}")
-    unit_detail(model, split, data_key, unit, tiles[unit], float(scales[unit]))
+    i = options.index(unit)
+    unit_detail(model, split, data_key, unit, tiles[i], float(scales[i]), at)
 
 
-def unit_detail(model, split, data_key, unit, tile, scale):
-    """One hidden unit: its weight picture on its own scale, its votes, and the training letters it fires most on."""
-    stats = iv.unit_stats(model.key, data_key, unit, 12, model.params, split.x_train)
+def unit_detail(model, split, data_key, unit, tile, scale, at=None):
+    """One hidden unit: its weight picture on its own scale, its votes, and the training letters it fires most on.
+
+    ``at`` = (epoch, Params, key, view) shows the unit as it was at a snapshot epoch.
+    """
+    params, key, when, title = model.params, model.key, "", "its input weights"
+    if at is not None:
+        epoch, params, key, view = at
+        when = f" at epoch {epoch}"
+        title = "its change since the start W − W₀" if view == "change" else "its input weights"
+    stats = iv.unit_stats(key, data_key, unit, 12, params, split.x_train)
     d1, d2 = st.columns([1, 1.6])
     with d1:
-        st.markdown(f"**Unit #{unit}: its input weights**")
+        st.markdown(f"**Unit #{unit}{when}: {title}**")
         st.image(im.upscale(tile, BIG_ZOOM), output_format="PNG")
         st.image(im.colour_bar(scale, width=28 * BIG_ZOOM, height=52, low="", high=""), output_format="PNG",
                  alt=f"{SMOOTH} colour scale of unit {unit}: from -{number(scale)} (blue) to +{number(scale)} (red)")
     with d2:
-        st.markdown("**Its votes: outgoing weights to A..J**")
-        st.vega_lite_chart(iv.outgoing_spec(model.key, unit, stats.outgoing), width="stretch")
+        st.markdown(f"**Its votes{when}: outgoing weights to A..J**")
+        st.vega_lite_chart(iv.outgoing_spec(key, unit, stats.outgoing), width="stretch")
         st.caption(f"‖w‖ = {number(stats.norm)}, bias {number(stats.bias, 3, '+')}; it fires (h > 0) on "
-                   f"{stats.fraction_active:.1%} of the {len(split.y_train):,} training letters.")
-    st.markdown(f"**The training letters that make unit #{unit} fire most**")
+                   f"{stats.fraction_active:.1%} of the {len(split.y_train):,} training letters{when}.")
+    st.markdown(f"**The training letters that make unit #{unit} fire most{when}**")
     if len(stats.rows):
         gallery(split.x_train, stats.rows,
                 [f"{LETTERS[split.y_train[r]]}  h={number(a)}" for r, a in zip(stats.rows, stats.activations)],
                 GRID_ZOOM)
     else:
-        st.info("This unit never fires on the training letters (a dead unit).")
+        st.info(f"This unit never fires on the training letters{when} (a dead unit).")
+
+
+# ----- weights over the epochs (a model with snapshots) ------------------------------------------
+
+
+def _play_or_pause(epochs):
+    """on_click of Play / Pause: Play starts (from the first snapshot when at the last), Pause stops."""
+    playing = not st.session_state.get(keys.WG_PLAYING, False)
+    if playing and st.session_state.get(keys.WG_EPOCH) == epochs[-1]:
+        st.session_state[keys.WG_EPOCH] = epochs[0]
+    st.session_state[keys.WG_PLAYING] = playing
+    st.session_state[keys.WG_PLAYED_AT] = time.monotonic()
+
+
+def _pause():
+    st.session_state[keys.WG_PLAYING] = False
+
+
+def _play_step(snapshots, epochs):
+    """While playing, move the slider's value to the next kept epoch, at most once every PLAY_SECONDS.
+
+    At the last epoch Play ends (the next fragment run finds it off and drops the timer).
+    """
+    if st.session_state.get(keys.WG_EPOCH) not in epochs:
+        st.session_state[keys.WG_EPOCH] = epochs[-1]
+    if not st.session_state.get(keys.WG_PLAYING):
+        return
+    now = time.monotonic()
+    if now - st.session_state.get(keys.WG_PLAYED_AT, 0.0) < PLAY_SECONDS * 0.8:
+        return
+    st.session_state[keys.WG_PLAYED_AT] = now
+    after = sn.next_epoch(snapshots, st.session_state[keys.WG_EPOCH])
+    if after is not None:
+        st.session_state[keys.WG_EPOCH] = after
+    if after is None or after == epochs[-1]:
+        st.session_state[keys.WG_PLAYING] = False
+
+
+def timeline(model, split, data_key, shown, mode, ranked):
+    """The weight grid and unit detail through the run's snapshots: a slider, Play / Pause, W or W − W₀.
+
+    Drawn in a fragment that reruns every PLAY_SECONDS while playing (``st.fragment(run_every=...)``).
+    """
+    every = PLAY_SECONDS if st.session_state.get(keys.WG_PLAYING) else None
+    st.fragment(run_every=every)(_timeline)(model, split, data_key, shown, mode, ranked, every)
+
+
+def _timeline(model, split, data_key, shown, mode, ranked, every):
+    snapshots = model.snapshots
+    epochs = sn.snapshot_epochs(snapshots)
+    if bool(st.session_state.get(keys.WG_PLAYING)) != (every is not None):
+        st.rerun()  # Play or Pause was pressed (or Play ended): the whole page again, to set or drop the timer
+    _play_step(snapshots, epochs)
+    playing = bool(st.session_state.get(keys.WG_PLAYING))
+    c1, c2, c3 = st.columns([4, 1.1, 2.2], vertical_alignment="bottom")
+    epoch = c1.select_slider("Weights after epoch", options=epochs, key=keys.WG_EPOCH, on_change=_pause,
+                             help="Epoch 0 is the random start; each snapshot is the weights at the end of that "
+                                  "epoch.")
+    c2.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+              key=keys.WG_PLAY, on_click=_play_or_pause, args=(epochs,), width="stretch")
+    view = "change" if c3.toggle("Change since the start (W − W₀)", key=keys.WG_CHANGE) else "weights"
+    st.caption(sn.kept_note(snapshots))
+    tiles, scales = iv.snapshot_tiles(model.key, epoch, view, mode, tuple(int(u) for u in shown), snapshots)
+    legend_scale = None if mode == "unit" else float(scales[0])
+    if view == "change":
+        legend = im.colour_bar(legend_scale, width=440, low="fell", high="grew")
+        what = (f"the change of each unit's weights from the random start (epoch 0) to epoch {epoch}: the part "
+                "training added")
+    else:
+        legend = im.colour_bar(legend_scale, width=440)
+        what = f"the weights after epoch {epoch}" if epoch else "the random start (epoch 0)"
+    caption = (f"Showing {what}, on the colour limits of the last snapshot (epoch {epochs[-1]}), so early epochs "
+               f"look pale. {ranked} (of the trained model).")
+    at = (epoch, sn.snapshot_at(snapshots, epoch), f"{model.key}@{epoch}", view)
+    grid(model, split, data_key, shown, tiles, scales, legend, caption, at)
 
 
 # ----- mistakes ----------------------------------------------------------------------------------

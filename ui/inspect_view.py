@@ -15,7 +15,7 @@ statistics) with ``st.cache_data``.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import altair as alt
@@ -24,6 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from lab import inspect_model as im
+from lab import snapshots as sn
 from lab.pretrain import pretrained_path, trained_on
 from mlp.core import LETTERS
 from mlp.data import DataError, read_only
@@ -43,6 +44,7 @@ class ModelInUse:
     origin: str  # "trained", "loaded" or "pretrained"
     caption: str  # one line for the page: where it comes from and what it was trained on
     data_key: str | None  # ui.data_source key of the data set it was trained on, if known
+    snapshots: list = field(default_factory=list)  # (epoch, Params) of its run, epoch 0 the initial weights
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,8 @@ def session_model_in_use(session, data_key):
     if session.data_key is not None and session.data_key != data_key:
         caption += (" (on another data set than the one in use: validation and test letters here may be ones "
                     "it was trained on)")
-    return ModelInUse(params, params_digest(params), session.origin, caption, session.data_key)
+    return ModelInUse(params, params_digest(params), session.origin, caption, session.data_key,
+                      list(getattr(session.model, "snapshots", None) or []))
 
 
 def shipped_model_in_use(model, info, digest):
@@ -164,10 +167,10 @@ def shipped_model_in_use(model, info, digest):
     if info:
         caption += (f", trained on {plain(info['data'])} ({info['split'][0]:,} training letters, "
                     f"{model.hyper.epochs} epochs; its validation accuracy there {info['valid_acc']:.1%})")
-        if info.get("init_scale", 1.0) != 1.0:
+        if info.get("init_scale", 1.0) != 1.0:  # (files made before it started from a normal Xavier draw)
             caption += (f". Its hidden weights started at {info['init_scale']:g} times the report's Xavier draw, "
                         "so its pictures show what it learned rather than its random start")
-    return ModelInUse(model.params, digest, "pretrained", caption, None)
+    return ModelInUse(model.params, digest, "pretrained", caption, None, list(model.snapshots))
 
 
 # ----- cached per-model computations -------------------------------------------------------------
@@ -192,6 +195,12 @@ def weight_tiles(model_key: str, mode: str, _params):
     """All hidden units' weight images (H, 28, 28, 3) uint8 and scales (H,), read-only, once per model and mode."""
     tiles, scales = im.weight_images(_params.w_h, mode)
     return read_only(tiles), read_only(scales)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def snapshot_tiles(model_key: str, epoch: int, view: str, mode: str, units: tuple, _snapshots):
+    """Hidden units' images at a snapshot epoch (lab.snapshots.snapshot_images), once per model, epoch, view, page."""
+    return sn.snapshot_images(_snapshots, epoch, view, mode, list(units))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

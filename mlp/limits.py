@@ -47,6 +47,8 @@ MAX_HYPER_CHARS = 1_000  # the hyperparameters' JSON text
 MAX_RNG_STATE_CHARS = 1_000  # a paused run's generator state (JSON text)
 MAX_LEARNING_RATE = 1_000.0  # a model's learning rate; it must also be > 0
 MAX_SEED = 2**32 - 1  # seeds are 0 .. 2**32 - 1 (numpy's RandomState)
+MAX_SNAPSHOTS = 20  # weight snapshots a run keeps (mlp.health.snapshot_epochs), and a model file may hold
+SNAPSHOT_BYTES = 16 * 2**20  # their float32 bytes per run: 20 of a 784-256-10 network fit, 2 of a 784-2048-10
 
 # --- your own letter (lab.your_letter) -----------------------------------------------------------------------------
 MAX_LETTER_BYTES = 20 * 2**20  # a photo of a letter needs far less

@@ -109,11 +109,13 @@ def backward_buffers(n, params):
     return Backward(None, np.empty(shape, bool), None, np.empty(shape, params.w_h.dtype), grads)
 
 
-def backward(prediction, target, h, w_o, x, out=None):
+def backward(prediction, target, h, w_o, x, out=None, n=None):
     """Gradients of the average cross-entropy of the 784-H-10 ReLU network, in the report's order -> Backward.
 
     prediction: (N, K) softmax output p, target: (N, K) one-hot y, h: (N, H) = ReLU(z_h),
     w_o: (H, K), x: (N, F). out: optional ``backward_buffers(N, params)``, written in place.
+    n: the number of rows the loss averages over (default N). A row block of a larger batch passes
+    the batch's size: the batch's gradient is then the sum of its blocks' gradients.
 
         delta_o = (p - y) / N                      (N, K)
         dW_o    = h^T delta_o                      (H, K)
@@ -129,7 +131,7 @@ def backward(prediction, target, h, w_o, x, out=None):
     buf = _NO_BUFFERS if out is None else out
     g = buf.grads
     ones = np.ones((1, target.shape[0]), h.dtype)  # 1^T sums the rows, as the report's ``ones``
-    delta_o = (prediction - target) / target.shape[0]
+    delta_o = (prediction - target) / (target.shape[0] if n is None else n)
     dwo = np.matmul(np.swapaxes(h, -1, -2), delta_o, out=g.w_o)
     dbo = np.matmul(ones, delta_o, out=g.b_o)
     mask = relu_grad(h, out=buf.mask)  # 1[z_h > 0] = 1[h > 0]

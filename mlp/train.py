@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import network
+from . import health, network
 from .core import average_ce_logits, one_hot
 from .network import Params, init_params
 
@@ -108,71 +108,139 @@ def momentum_update(params, velocity, grads, lr, momentum, out=None):
     return Params(**new_w), Params(**new_v)
 
 
+BLOCK_MACS = 2**28  # multiply-adds of a row block's x W_h product (``block_rows_for``): ~0.1 s fwd + bwd on one core
+
+
+def block_rows_for(n_in, hidden, macs=BLOCK_MACS):
+    """Rows of a block whose x W_h product takes about ``macs`` multiply-adds: macs / (F H), at least 64."""
+    return max(64, macs // max(1, n_in * hidden))
+
+
+def _spans(n, k):
+    """k contiguous (start, stop) ranges covering 0..n, as equal as possible (some empty when n < k)."""
+    cuts = [n * i // k for i in range(k + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
 class Engine:
     """The training arithmetic in one dtype: ``network.forward``, ``network.backward``, ``momentum_update``.
 
-    The training rows and then the validation rows are stacked into one (N_train + N_valid, F)
-    array, so one ``forward`` over it gives both sets' metrics (and the training rows' h and p for
-    the full-batch update). The (rows, H) arrays are buffers kept between steps.
+    The training rows and then the validation rows are stacked into one (N_train + N_valid, F) array
+    (or ``stacked``, an array stacked so already, shared and read, never copied). An epoch's forward
+    passes, and a full batch's backward pass, go over ``blocks`` row blocks: block i holds the i-th
+    slice of the training rows and of the validation rows. The full-batch gradient is the sum of the
+    blocks' gradients, each ``backward`` of its rows averaged over all N_train rows, so a block can be
+    a bounded piece of work (``block_rows``, default: one block for the whole set, the fastest) and
+    the result does not depend on the blocks but for float rounding. The (rows, H) arrays are
+    buffers of one block's size, kept between steps.
     """
 
-    def __init__(self, params, velocity, data, lr, momentum, dtype, stacked=None):
-        x_train, y_train, x_valid, y_valid = data
+    def __init__(self, params, velocity, data, lr, momentum, dtype, block_rows=None, stacked=None):
         self.dtype, self.lr, self.momentum = np.dtype(dtype), lr, momentum
         self.params = params.copy(self.dtype)
         self.velocity = velocity.copy(self.dtype)
-        self.n_train, k = len(x_train), params.sizes[2]
-        if stacked is not None:  # (x (N, F) in dtype, labels (N,), n_train): used as is, not copied (read-only is fine)
-            self.x, self.labels = np.asarray(stacked[0], self.dtype), np.asarray(stacked[1])
-        else:
-            self.x = np.concatenate([np.asarray(x_train), np.asarray(x_valid)], dtype=self.dtype)
-            self.labels = np.concatenate([np.asarray(y_train), np.asarray(y_valid)]).astype(np.intp)
-        self.y = one_hot(self.labels, k, self.dtype)
-        self.h = np.empty((len(self.labels), params.sizes[1]), self.dtype)
+        if stacked is None:
+            x_train, y_train, x_valid, y_valid = data
+            x = np.concatenate([np.asarray(x_train), np.asarray(x_valid)], dtype=self.dtype)
+            stacked = (x, np.concatenate([np.asarray(y_train), np.asarray(y_valid)]).astype(np.intp), len(x_train))
+        self.x, self.labels, self.n_train = stacked
+        self.n_valid = len(self.labels) - self.n_train
+        self.y = one_hot(self.labels, params.sizes[2], self.dtype)
+        k = max(1, -(-len(self.labels) // block_rows)) if block_rows else 1
+        self.blocks = list(zip(_spans(self.n_train, k), _spans(self.n_valid, k)))
         self._buffers = {}
+        self.sums = None  # this epoch's sums over blocks (``begin_epoch``)
 
-    @staticmethod
-    def _stats(fw, y, labels):
-        """(loss, accuracy) of a forward pass's rows against one-hot y and labels (nan for no rows)."""
-        if len(labels) == 0:
-            return float("nan"), float("nan")
-        return float(average_ce_logits(y, fw.o)), float(np.mean(np.argmax(fw.o, axis=1) == labels))
+    def begin_epoch(self):
+        """Reset the sums an epoch's blocks add to: losses, correct counts, unit activity, the gradient."""
+        h = self.params.sizes[1]
+        self.sums = {"stats": np.zeros(4), "alive": np.zeros(h, bool), "always": np.ones(h, bool), "grads": None}
 
-    def _forward_all(self):
-        """One forward pass over the stacked rows -> (Forward, (train loss, train acc, valid loss, valid acc))."""
-        fw = network.forward(self.params, self.x, out=self.h)
+    def block(self, i, backprop):
+        """Forward pass over block i (its training and validation rows); with ``backprop``, add its gradient."""
+        (t0, t1), (v0, v1) = self.blocks[i]
         n = self.n_train
-        train = network.Forward(x=self.x[:n], z_h=None, h=fw.h[:n], o=fw.o[:n], p=fw.p[:n])
-        valid = network.Forward(x=self.x[n:], z_h=None, h=fw.h[n:], o=fw.o[n:], p=fw.p[n:])
-        metrics = self._stats(train, self.y[:n], self.labels[:n]) + self._stats(valid, self.y[n:], self.labels[n:])
-        return train, metrics
+        train = self._forward_rows(t0, t1, "h_train")
+        valid = self._forward_rows(n + v0, n + v1, "h_valid")
+        s = self.sums
+        s["stats"] += self._sums(train, t0, t1) + self._sums(valid, n + v0, n + v1)
+        if t1 == t0:
+            return
+        if backprop:
+            bw = self._backward(train, self.y[t0:t1], n)
+            on, grads = bw.mask, bw.grads  # mask = 1[h > 0], made by the backward pass anyway
+            if len(self.blocks) == 1:
+                s["grads"] = grads  # the backward buffers: the update comes before the next backward pass
+            else:
+                s["grads"] = grads.copy() if s["grads"] is None else _add(s["grads"], grads)
+            alive, always = np.any(on, axis=0), np.all(on, axis=0)
+        else:
+            alive, always = np.max(train.h, axis=0) > 0, np.min(train.h, axis=0) > 0
+        np.logical_or(s["alive"], alive, out=s["alive"])
+        np.logical_and(s["always"], always, out=s["always"])
+
+    def _forward_rows(self, start, stop, buffer):
+        return network.forward(self.params, self.x[start:stop], out=self._buffer(buffer, (stop - start, self.h_width)))
+
+    @property
+    def h_width(self):
+        return self.params.sizes[1]
+
+    def _sums(self, fw, start, stop):
+        """(sum of losses, correct count) of a forward pass's rows, placed in the train or valid slots."""
+        out = np.zeros(4)
+        if stop > start:
+            labels = self.labels[start:stop]
+            part = slice(0, 2) if start < self.n_train else slice(2, 4)
+            out[part] = (float(average_ce_logits(self.y[start:stop], fw.o)) * (stop - start),
+                         np.count_nonzero(np.argmax(fw.o, axis=1) == labels))
+        return out
+
+    def epoch_metrics(self):
+        """(train loss, train acc, valid loss, valid acc) from this epoch's sums (nan for a set of no rows)."""
+        tl, tc, vl, vc = self.sums["stats"]
+        nt, nv = self.n_train or float("nan"), self.n_valid or float("nan")
+        return tl / nt, tc / nt, vl / nv, vc / nv
+
+    def unit_shares(self):
+        """(dead, always on): shares of hidden units off for every training row / on for every one, this epoch."""
+        s = self.sums
+        return 1.0 - float(np.mean(s["alive"])), float(np.mean(s["always"]))
 
     def evaluate(self):
-        """(train loss, train acc, valid loss, valid acc) of the current weights."""
-        return self._forward_all()[1]
-
-    def full_batch_epoch(self):
-        """Metrics of the current weights (one forward pass for both sets), then one full-batch update."""
-        train, metrics = self._forward_all()
-        self._update(train, self.y[: self.n_train])
+        """(train loss, train acc, valid loss, valid acc) of the current weights (all blocks, no update)."""
+        saved = self.sums
+        self.begin_epoch()
+        for i in range(len(self.blocks)):
+            self.block(i, backprop=False)
+        metrics, self.sums = self.epoch_metrics(), saved
         return metrics
 
+    def full_batch_update(self):
+        """The momentum step with the gradient summed over the epoch's blocks -> the step's (grads, old params)."""
+        grads = self.sums["grads"]
+        if grads is None:  # no training rows
+            return None
+        momentum_update(self.params, self.velocity, grads, self.lr, self.momentum, out=(self.params, self.velocity))
+        return grads
+
     def batch_step(self, idx):
-        """One update on the training rows ``idx``."""
+        """One update on the training rows ``idx`` -> its gradient (Params, a buffer reused by the next step)."""
         b = len(idx)
         x = np.take(self.x, idx, axis=0, out=self._buffer("x", (b, self.x.shape[1])))
-        fw = network.forward(self.params, x, out=self._buffer("h", (b, self.h.shape[1])))
-        self._update(fw, self.y[idx])
-
-    def _update(self, fw, y):
-        """network.backward on the rows of ``fw``, then the momentum step, in place."""
-        n = len(y)
-        out = self._buffers.get("backward")
-        if out is None or out.delta_h.shape[0] < n:
-            out = self._buffers["backward"] = network.backward_buffers(n, self.params)
-        out = network.Backward(None, out.mask[:n], None, out.delta_h[:n], out.grads)
-        bw = network.backward(fw.p, y, fw.h, self.params.w_o, fw.x, out=out)
+        fw = network.forward(self.params, x, out=self._buffer("h", (b, self.h_width)))
+        bw = self._backward(fw, self.y[idx], b)
         momentum_update(self.params, self.velocity, bw.grads, self.lr, self.momentum, out=(self.params, self.velocity))
+        return bw.grads
+
+    def _backward(self, fw, y, n):
+        """network.backward on the rows of ``fw``, averaged over n rows, into buffers kept between steps."""
+        rows = len(y)
+        out = self._buffers.get("backward")
+        if out is None or out.delta_h.shape[0] < rows:
+            out = self._buffers["backward"] = network.backward_buffers(rows, self.params)
+        out = network.Backward(None, out.mask[:rows], None, out.delta_h[:rows], out.grads)
+        return network.backward(fw.p, y, fw.h, self.params.w_o, fw.x, out=out, n=n)
 
     def _buffer(self, name, shape):
         """A scratch array kept between steps (reallocated only when more rows are needed)."""
@@ -186,6 +254,13 @@ class Engine:
 
     def get_velocity(self):
         return self.velocity.copy()
+
+
+def _add(a, b):
+    """a + b for every parameter, into a's arrays (a is the engine's own running sum)."""
+    for name in network.PARAM_NAMES:
+        np.add(getattr(a, name), getattr(b, name), out=getattr(a, name))
+    return a
 
 
 def first_params(hyper, n_in, n_data=None):
@@ -253,21 +328,23 @@ def dead_units_reason(history, params, x_train, window=2, rows=2000):
 
 
 class Trainer:
-    """Drives one training run an epoch, or a chunk of mini-batches, at a time.
+    """Drives one training run a bounded amount of work at a time.
 
-    x_train: (N, F) floats scaled to [0, 1], y_train: (N,) labels 0..K-1;
-    likewise the validation set. ``step`` does a bounded amount of work and
-    returns the epoch's record once the epoch is complete; ``history`` keeps
-    every record (keys ``RECORD_KEYS``). Pause by not calling ``step``;
+    x_train: (N, F) floats scaled to [0, 1], y_train: (N,) labels 0..K-1; likewise the validation
+    set. ``step(max_batches)`` does at most ``max_batches`` units of work, a unit being one row
+    block of the epoch's forward pass (with its backward pass in full batch; see ``Engine``) or one
+    mini-batch update, and returns the epoch's record once the epoch is complete; ``history`` keeps
+    every record (keys ``RECORD_KEYS``), ``health`` the epoch's gradient health
+    (``mlp.health.HEALTH_KEYS``), ``snapshots`` the weights at chosen epochs, ``(epoch, Params)`` in
+    float32 (``mlp.health.snapshot_epochs``). Pause by not calling ``step``;
     ``mlp.model_io.save_trainer`` / ``load_trainer`` save and resume mid-run.
     n_data: the size of the whole data set the split was cut from (``len(split.order)``), needed
-    only to draw the first weights with ``hyper.init == "report"``.
-    stacked: optional (x, labels, n_train), the training then validation rows already stacked in the
-    run's dtype (a shared read-only segment, ``lab.train_service``): the engine uses them without a copy.
+    only to draw the first weights with ``hyper.init == "report"``. block_rows: rows of a block
+    (None: one block, the fastest; ``block_rows_for`` bounds a block's time). stacked: see ``Engine``.
     """
 
     def __init__(self, x_train, y_train, x_valid, y_valid, hyper, params=None, velocity=None, n_data=None,
-                 stacked=None):
+                 block_rows=None, stacked=None):
         self.hyper = hyper
         self.n_train = len(x_train)
         self.x_train = x_train  # a reference, for ``stop_reason``
@@ -275,13 +352,18 @@ class Trainer:
             params = first_params(hyper, np.shape(x_train)[1], n_data)
         velocity = start_velocity(params) if velocity is None else velocity
         data = (x_train, y_train, x_valid, y_valid)
-        self.engine = Engine(params, velocity, data, hyper.lr, hyper.momentum, hyper.dtype, stacked=stacked)
-        self.history = []
+        self.engine = Engine(params, velocity, data, hyper.lr, hyper.momentum, hyper.dtype, block_rows, stacked)
+        self.history, self.health = [], []
         self.batch_rng = np.random.default_rng(hyper.seed)
         self.order = np.zeros(0, np.intp)  # this epoch's mini-batch order
-        self.position = 0  # next row of ``order``
-        self.epoch_metrics = None  # metrics at the start of the current epoch
+        self.position = 0  # next row of ``order`` (the training rows updated on this epoch)
+        self.block = 0  # row blocks of this epoch's forward pass done
+        self.epoch_metrics = None  # metrics at the start of the current epoch (None until its blocks are done)
         self.epoch_seconds = 0.0
+        self.units_done = 0  # blocks and updates since the trainer was made (for callers that time a unit)
+        self._steps, self._measured, self._shares = [], set(), (float("nan"), float("nan"))
+        self.snapshot_plan = set(health.snapshot_epochs(hyper.epochs, health.snapshot_count(params.sizes)))
+        self.snapshots = []  # the first step adds the weights it starts from (epoch 0, or a resumed run's epoch)
 
     @property
     def epoch(self):
@@ -293,45 +375,100 @@ class Trainer:
         return self.epoch >= self.hyper.epochs
 
     @property
+    def full_batch(self):
+        return self.hyper.batch_size is None or self.hyper.batch_size >= self.n_train
+
+    @property
     def batch_size(self):
         b = self.hyper.batch_size
         return self.n_train if b is None else min(b, self.n_train)
 
     @property
     def batches_per_epoch(self):
+        """Updates per epoch (1 in full batch)."""
         return -(-self.n_train // self.batch_size)
 
+    @property
+    def units_per_epoch(self):
+        """Units of work (see ``step``) of an epoch: its row blocks that count, plus its mini-batch updates."""
+        return len(self.engine.blocks) * self._block_counts + (0 if self.full_batch else self.batches_per_epoch)
+
+    @property
+    def _block_counts(self):
+        """1 if a block is a unit of ``step``'s budget: in full batch, or with several blocks (else it is free,
+        the single forward pass a mini-batch epoch starts with going with its first update, as it always has)."""
+        return 1 if self.full_batch or len(self.engine.blocks) > 1 else 0
+
+    @property
+    def epoch_fraction(self):
+        """Share of the current epoch's units done (0 at an epoch boundary)."""
+        blocks = (self.block if self.epoch_metrics is None else len(self.engine.blocks)) * self._block_counts
+        return (blocks + (0 if self.full_batch else self.position // self.batch_size)) / self.units_per_epoch
+
     def step(self, max_batches=None):
-        """Run up to ``max_batches`` updates (None: to the end of the epoch).
+        """Run up to ``max_batches`` units of work (None: to the end of the epoch).
 
         Returns the epoch's record when this call completes an epoch, else None.
         """
         t0 = time.perf_counter()
+        if not self.snapshots:
+            self.snapshots.append((self.epoch, self.engine.params.copy(np.float32)))
+        budget = float("inf") if max_batches is None else max(1, max_batches)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            if self.hyper.batch_size is None or self.batch_size >= self.n_train and self.position == 0:
-                self.epoch_metrics = self.engine.full_batch_epoch()
-                self.position = self.n_train
-            else:
-                self._mini_batches(max_batches)
+            while budget > 0 and self.position < self.n_train:
+                if self.epoch_metrics is None:
+                    self._next_block()
+                    budget -= self._block_counts
+                else:
+                    self._next_batch()
+                    budget -= 1
+                self.units_done += 1
         self.epoch_seconds += time.perf_counter() - t0
         return self._finish_epoch() if self.position >= self.n_train else None
 
-    def _mini_batches(self, max_batches):
-        if self.position == 0:
-            self.epoch_metrics = self.engine.evaluate()
-            self.order = self.batch_rng.permutation(self.n_train)
-        budget = self.batches_per_epoch if max_batches is None else max_batches
-        while budget > 0 and self.position < self.n_train:
-            self.engine.batch_step(self.order[self.position : self.position + self.batch_size])
-            self.position += self.batch_size
-            budget -= 1
+    def _next_block(self):
+        """One row block of the epoch's forward pass (in full batch with its backward pass; the last one updates)."""
+        if self.block == 0:
+            self.engine.begin_epoch()
+            self._steps, self._measured = [], health.sampled_steps(self.batches_per_epoch)
+            if not self.full_batch:
+                self.order = self.batch_rng.permutation(self.n_train)
+        self.engine.block(self.block, backprop=self.full_batch)
+        self.block += 1
+        if self.block < len(self.engine.blocks):
+            return
+        self.epoch_metrics, self._shares = self.engine.epoch_metrics(), self.engine.unit_shares()
+        if self.full_batch:
+            grads = self.engine.full_batch_update()
+            if grads is not None:
+                self._steps.append(health.step_health(grads, self.engine.velocity, self.engine.params))
+            self.position = self.n_train
+
+    def _next_batch(self):
+        """One mini-batch update (its gradient norms measured if it is one of the epoch's sampled updates)."""
+        index = self.position // self.batch_size
+        grads = self.engine.batch_step(self.order[self.position : self.position + self.batch_size])
+        if index in self._measured:
+            self._steps.append(health.step_health(grads, self.engine.velocity, self.engine.params))
+        self.position += self.batch_size
 
     def _finish_epoch(self):
         tl, ta, vl, va = self.epoch_metrics
         record = dict(zip(RECORD_KEYS, (self.epoch + 1, tl, ta, vl, va, self.epoch_seconds)))
         self.history.append(record)
-        self.position, self.epoch_seconds, self.epoch_metrics = 0, 0.0, None
+        self.health.append(health.epoch_health(record["epoch"], self._steps, *self._shares))
+        if record["epoch"] in self.snapshot_plan:
+            self.snapshots.append((record["epoch"], self.engine.params.copy(np.float32)))
+        self.position, self.block, self.epoch_seconds, self.epoch_metrics = 0, 0, 0.0, None
+        self._steps, self._shares = [], (float("nan"), float("nan"))
         return record
+
+    def snapshots_with_last(self):
+        """``snapshots``, plus the current weights (at ``epoch``) if the last snapshot is older (a run ended early)."""
+        last_epoch = self.snapshots[-1][0] if self.snapshots else None
+        if last_epoch == self.epoch and self.position == 0:
+            return list(self.snapshots)
+        return [*self.snapshots, (self.epoch, self.engine.params.copy(np.float32))]
 
     def step_epoch(self):
         """Run one whole epoch and return its record."""

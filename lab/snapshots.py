@@ -93,6 +93,33 @@ def snapshot_images(snapshots, epoch, view="weights", mode="unit", units=None):
     return im.colourise(tiles, scales[units][:, None, None]), scales[units]
 
 
+def thin(snapshots, count):
+    """At most ``count`` (>= 2) of the snapshots, spread evenly over the list, the first and the last kept."""
+    if len(snapshots) <= count:
+        return list(snapshots)
+    picks = sorted({int(i) for i in np.linspace(0, len(snapshots) - 1, max(count, 2)).round()})
+    return [snapshots[i] for i in picks]
+
+
+def rounded(params, bits=8):
+    """Params in float32 with each number rounded to ``bits`` significant bits (round half to even), for a file.
+
+    The cut mantissa bits are zeros, which a compressed .npz stores in almost no space; 8 bits (bfloat16's
+    precision) move a number by at most 2^-8 of itself, under one step of a weight picture's 255 colours. A
+    number that would round up beyond float32's range keeps its value (a model file holds finite numbers only).
+    """
+    drop = 24 - bits
+    if not 0 < drop < 24:
+        raise ValueError(f"bits must be 1..23, got {bits}")
+    out = {}
+    for name, a in params.as_dict().items():
+        u = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+        half = (1 << (drop - 1)) - 1 + ((u >> drop) & 1)
+        r = ((u + half) >> drop << drop).astype(np.uint32).view(np.float32)  # a carry into the exponent is right
+        out[name] = np.where(np.isfinite(r), r, np.asarray(a, np.float32))  # one rounded up to inf keeps its value
+    return type(params)(**out)
+
+
 def snapshots_nbytes(snapshots):
     """Bytes the snapshots' arrays take."""
     return sum(a.nbytes for _, p in snapshots for a in p.as_dict().values())

@@ -126,3 +126,30 @@ def test_dead_units_note_only_when_the_dead_share_climbs():
     note = sn.dead_units_note(health([0.02, 0.4, 0.97]), Hyper(hidden=8, lr=1.0, momentum=0.99))
     assert note.startswith("The share of dead hidden units climbed from 2% at epoch 1 to 97% at epoch 3")
     assert "learning rate 1, momentum 0.99" in note
+
+
+def test_thin_keeps_the_first_and_the_last_spread_evenly():
+    snaps = [(e, None) for e in (0, 1, 2, 3, 6, 9, 13, 18, 24, 30)]
+    assert [e for e, _ in sn.thin(snaps, 6)] == [0, 2, 6, 9, 18, 30]
+    assert sn.thin(snaps, 20) == snaps
+    assert [e for e, _ in sn.thin(snaps, 2)] == [0, 30]
+
+
+def test_rounded_keeps_8_significant_bits_to_nearest():
+    w = np.array([[1.0, 1.0 + 2**-8, 1.0 + 2**-9, 1.0 + 3 * 2**-9, -0.3, 0.0, 1e-30, 3.0e38]], np.float32)
+    w_h = np.zeros((784, 8), np.float32)
+    w_h[0] = w
+    got = sn.rounded(params_with(w_h), bits=8).w_h[0]
+    assert got.dtype == np.float32
+    assert got[0] == 1.0 and got[1] == 1.0  # 8 bits: steps of 2^-7 at 1; a tie (1 + 2^-8) rounds to even, 1
+    assert got[2] == 1.0  # below half a step: down
+    assert got[3] == 1.0 + 2**-7  # above half a step: up
+    assert abs(got[4] + 0.3) <= 0.3 * 2**-8 and got[5] == 0.0
+    assert abs(got[6] - 1e-30) <= 1e-30 * 2**-8
+    big = np.float32(np.finfo(np.float32).max)
+    w_h[0, 7] = big
+    assert sn.rounded(params_with(w_h)).w_h[0, 7] == big  # would round up to inf: kept
+    w_h = np.random.default_rng(1).normal(0, 0.05, (784, 8)).astype(np.float32)
+    r = sn.rounded(params_with(w_h)).w_h
+    assert np.all(np.abs(r - w_h) <= np.abs(w_h) * 2**-8)
+    assert not (r.view(np.uint32) & 0xFFFF).any()  # the low 16 bits are zeros

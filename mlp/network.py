@@ -126,18 +126,18 @@ def backward(prediction, target, h, w_o, x, out=None, n=None):
 
     Stacked networks (``mlp.sweep``): prediction, h and w_o may carry a leading axis R of networks
     trained on the same rows ((R, N, K), (R, N, H), (R, H, K); target and x stay (N, K), (N, F));
-    the gradients are then stacked too ((R, H, K), (R, 1, K), (R, F, H), (R, 1, H)): ^T swaps the last two axes.
+    the gradients are then stacked too ((R, H, K), (R, 1, K), (R, F, H), (R, 1, H)); ^T is ``.mT`` (last two axes).
     """
     buf = _NO_BUFFERS if out is None else out
     g = buf.grads
     ones = np.ones((1, target.shape[0]), h.dtype)  # 1^T sums the rows, as the report's ``ones``
     delta_o = (prediction - target) / (target.shape[0] if n is None else n)
-    dwo = np.matmul(np.swapaxes(h, -1, -2), delta_o, out=g.w_o)
+    dwo = np.matmul(h.mT, delta_o, out=g.w_o)
     dbo = np.matmul(ones, delta_o, out=g.b_o)
     mask = relu_grad(h, out=buf.mask)  # 1[z_h > 0] = 1[h > 0]
-    back_h = np.matmul(delta_o, np.swapaxes(w_o, -1, -2), out=buf.delta_h)
+    back_h = np.matmul(delta_o, w_o.mT, out=buf.delta_h)
     delta_h = np.multiply(back_h, mask, out=buf.delta_h)
-    dwh = np.matmul(np.swapaxes(x, -1, -2), delta_h, out=g.w_h)
+    dwh = np.matmul(x.mT, delta_h, out=g.w_h)
     dbh = np.matmul(ones, delta_h, out=g.b_h)
     grads = Params(w_h=dwh, b_h=dbh, w_o=dwo, b_o=dbo)
     return Backward(delta_o, mask, None if out is not None else back_h, delta_h, grads)

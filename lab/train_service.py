@@ -352,7 +352,6 @@ class TrainService:
             if self.proc is None or self.proc.poll() is not None:
                 if self.proc is not None:
                     self._child_died(self.proc)
-                    self.restarts += 1
                 self._spawn()
 
     def send(self, message):
@@ -371,7 +370,9 @@ class TrainService:
         try:
             while True:
                 while self._forgotten:
-                    self.send(("forget", self._forgotten.popleft()))
+                    job_id = self._forgotten.popleft()
+                    self.send(("forget", job_id))
+                    self._drop(job_id)
                 if conn.poll(POLL):
                     self._dispatch(conn.recv())
         except (EOFError, OSError):
@@ -413,6 +414,7 @@ class TrainService:
             with self._send_lock:
                 self.conn.close()
             self.proc = self.conn = None
+            self.restarts += 1  # the next start_run starts a new child
             if proc.poll() is None:
                 proc.kill()
             proc.wait()

@@ -30,7 +30,7 @@ LINE_RANGE = (-0.25, 1.25)
 GRID = 21  # points a side of the slice
 SPAN = 1.0  # the slice covers a, b in [-SPAN, SPAN] (filter-normalised units: 1 = the size of theta_T)
 SAMPLE_ROWS = 2000
-CHUNK_ELEMENTS = 8_000_000  # (points x rows x H) numbers computed at once
+CHUNK_ELEMENTS = 2_000_000  # (points x rows x H) hidden activations computed at once
 
 
 def sample_rows(x, y, rows=SAMPLE_ROWS, seed=0):
@@ -54,27 +54,31 @@ def combine(base, directions, coefs):
 def plane_losses(base, directions, coefs, x, labels, progress=None):
     """Average cross-entropy at theta = base + sum_i coefs[g, i] directions[i], for each row g of coefs (G, m) -> (G,).
 
-    x (N, F), labels (N,). Computed in ``base``'s dtype; ``progress(fraction)`` is called after each chunk.
+    x (N, F), labels (N,). Both layers are linear in their weights, so each is computed once per
+    direction and combined: z_h = (x W_h + b_h) + sum_i c_i (x D_i + e_i), h = ReLU(z_h), and
+    o = (h W_o + b_o) + sum_i c_i (h D'_i + e'_i), the second layer's m + 1 products one (G N, H) x
+    (H, (m + 1) K) matrix product per chunk of points. In ``base``'s dtype; ``progress(fraction)`` after each chunk.
     """
     coefs = np.atleast_2d(np.asarray(coefs, float))
     dtype = base.w_h.dtype
-    x = np.asarray(x, dtype)
-    y = one_hot(labels, base.w_o.shape[1], dtype)
-    z0 = compute_layer(x, base.w_h, base.b_h)  # (N, H) = x W + c
+    x, k = np.asarray(x, dtype), base.w_o.shape[1]
+    y = one_hot(labels, k, dtype)
+    z0 = compute_layer(x, base.w_h, base.b_h)  # (N, H) = x W_h + b_h
     dz = [compute_layer(x, d.w_h.astype(dtype), d.b_h.astype(dtype)) for d in directions]  # x D_i + e_i
+    w_cat = np.concatenate([base.w_o] + [d.w_o.astype(dtype) for d in directions], axis=1)  # (H, (m + 1) K)
+    b_cat = np.concatenate([base.b_o] + [d.b_o.astype(dtype) for d in directions], axis=1)
     per_chunk = max(1, CHUNK_ELEMENTS // max(z0.size, 1))
     out = np.empty(len(coefs))
+    z, tmp = np.empty((min(per_chunk, len(coefs)), *z0.shape), dtype), np.empty_like(z0)
     for start in range(0, len(coefs), per_chunk):
         c = coefs[start : start + per_chunk].astype(dtype)  # (G, m)
-        z = np.broadcast_to(z0, (len(c), *z0.shape)).copy()
-        w_o = np.broadcast_to(base.w_o, (len(c), *base.w_o.shape)).copy()
-        b_o = np.broadcast_to(base.b_o, (len(c), *base.b_o.shape)).copy()
-        for i, d in enumerate(directions):
-            ci = c[:, i, None, None]
-            z += ci * dz[i]
-            w_o += ci * d.w_o.astype(dtype)
-            b_o += ci * d.b_o.astype(dtype)
-        o = compute_layer(relu(z, out=z), w_o, b_o)  # (G, N, K)
+        for g, cg in enumerate(c):
+            np.copyto(z[g], z0)
+            for ci, dzi in zip(cg, dz):
+                z[g] += np.multiply(ci, dzi, out=tmp)
+        h = relu(z[: len(c)], out=z[: len(c)])
+        q = compute_layer(h.reshape(-1, z0.shape[1]), w_cat, b_cat).reshape(len(c), len(y), -1, k)
+        o = q[:, :, 0] + np.einsum("gm,gnmk->gnk", c, q[:, :, 1:])  # (G, N, K) logits
         out[start : start + len(c)] = [average_ce_logits(y, o_g) for o_g in o]
         if progress is not None:
             progress(min(1.0, (start + len(c)) / len(coefs)))

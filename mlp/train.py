@@ -179,8 +179,19 @@ class Engine:
         np.logical_or(s["alive"], alive, out=s["alive"])
         np.logical_and(s["always"], always, out=s["always"])
 
+    FORWARD_ROWS = 2048  # rows of one forward product: its (rows, H) result stays in cache for the bias and ReLU
+
     def _forward_rows(self, start, stop, buffer):
-        return network.forward(self.params, self.x[start:stop], out=self._buffer(buffer, (stop - start, self.h_width)))
+        """network.forward over stacked rows start..stop, ``FORWARD_ROWS`` at a time, h into one buffer."""
+        h = self._buffer(buffer, (stop - start, self.h_width))
+        step = self.FORWARD_ROWS or max(1, stop - start)
+        spans = [(a, min(a + step, stop)) for a in range(start, stop, step)]
+        parts = [network.forward(self.params, self.x[a:b], out=h[a - start:b - start]) for a, b in spans]
+        if len(parts) == 1:
+            return parts[0]
+        o = np.concatenate([f.o for f in parts]) if parts else np.zeros((0, self.params.sizes[2]), self.dtype)
+        p = np.concatenate([f.p for f in parts]) if parts else o
+        return network.Forward(x=self.x[start:stop], z_h=None, h=h, o=o, p=p)
 
     @property
     def h_width(self):
@@ -217,7 +228,7 @@ class Engine:
         return metrics
 
     def full_batch_update(self):
-        """The momentum step with the gradient summed over the epoch's blocks -> the step's (grads, old params)."""
+        """The momentum step with the gradient summed over the epoch's blocks -> that gradient (None: no rows)."""
         grads = self.sums["grads"]
         if grads is None:  # no training rows
             return None

@@ -167,7 +167,7 @@ class RemoteRun:
         self.record = None
         self.version = 0
         self._health = []  # the trainer's per-epoch gradient health, if it keeps one
-        self._history, self._status, self._place = [], {}, {"ahead": 0, "seconds": None, "queued": True}
+        self._history, self._status, self._place = [], {}, {"ahead": 0, "seconds": None, "queued": False}
         self._mu = threading.Lock()
         self._seq = 0  # commands sent
         self.drawn_active = False  # for the page: whether its last draw saw the run active
@@ -269,8 +269,8 @@ class RemoteRun:
             self._history.extend(status.get("new", ()))
             self._health.extend(status.get("health", ()))
             self._status = {**self._status, **status}
-            if status.get("admitted"):
-                self._place = {**self._place, "queued": False}
+            if "admitted" in status:
+                self._place = {**self._place, "queued": not status["admitted"]}
             if status.get("seq", 0) >= self._seq:  # a status sent before the child saw our last command is stale
                 self.mode = status.get("mode", self.mode)
             self._bump()

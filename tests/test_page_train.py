@@ -40,6 +40,9 @@ def data_dir(tmp_path, monkeypatch):
     images = np.clip(templates[labels] * 0.8 + rng.integers(0, 60, (400, 28, 28)), 0, 255).astype(np.uint8)
     np.savez(tmp_path / "letters.npz", images=images, labels=labels.astype(np.uint8))
     monkeypatch.setenv("MLP_LAB_DATA_DIR", str(tmp_path))
+    # these tests drive the training chunk by chunk in the page's own thread; the trainer process
+    # (the default) has its own tests below and in tests/test_train_service.py
+    monkeypatch.setenv("MLP_LAB_TRAINER", "inline")
     return tmp_path
 
 
@@ -296,7 +299,7 @@ def test_pause_step_resume_stop(split, monkeypatch):
     for _ in range(3):
         at.run()
     assert (live.trainer.epoch, live.trainer.position) == frozen
-    assert len(at.get("vega_lite_chart")) == 2  # curves stay on screen while paused
+    assert len(at.get("vega_lite_chart")) >= 2  # curves stay on screen while paused (and the health row, if any)
     assert f"epoch {frozen[0]} of 500" in at.get("progress")[0].proto.text
     # inside an epoch, Step says it finishes that epoch, and does exactly that
     assert at.button(key="train_step").label == "Finish this epoch"
@@ -630,3 +633,75 @@ def test_sessions_are_independent(data_dir):
     b.run()
     assert keys.RUNS not in b.session_state or not b.session_state[keys.RUNS]
     assert b.session_state[keys.SETTINGS].hidden == 9
+
+
+# ---------------------------------------------------------------------------
+# The default: runs train in the server's trainer process (lab.train_service)
+
+
+@pytest.fixture
+def remote(data_dir, monkeypatch):
+    """The page with its default trainer process: a fresh service (one BLAS thread) for this test."""
+    from lab import train_service
+
+    monkeypatch.setenv("MLP_LAB_TRAINER", "process")
+    services = []
+
+    def make(budget=2**30):
+        svc = train_service.TrainService(budget=budget, threads=1)
+        services.append(svc)
+        monkeypatch.setitem(train_service._SERVICE, "service", svc)
+        return svc
+
+    yield make
+    for svc in services:
+        svc.close()
+
+
+def rerun_until(at, condition, timeout=90.0, what="the condition"):
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.1)
+        at.run()
+    return at
+
+
+def test_a_run_trains_in_the_trainer_process_and_lands_in_the_history(remote, split):
+    from lab.train_service import RemoteRun
+
+    remote()
+    hyper = Hyper(hidden=8, lr=0.01, momentum=0.9, epochs=3, batch_size=16, seed=1, dtype="float64")
+    at = new_app(hyper_to_query(hyper))
+    at.button(key="train_start").click().run()
+    live = at.session_state[keys.LIVE]
+    assert isinstance(live, RemoteRun) and training.redraw_every(live) == training.REMOTE_EVERY
+    assert f"**Training** run {live.run_id}" in at.markdown[0].value and control_keys(at) == CONTROLS
+    rerun_until(at, lambda: at.session_state[keys.LIVE] is None, what="the run's end")
+    no_exceptions(at)
+    run = at.session_state[keys.RUNS][-1]
+    assert run.status == "finished" and run.epochs_done == 3
+    np.testing.assert_allclose(run.params.w_h, reference_params(split, hyper, 3).w_h, rtol=1e-9, atol=1e-12)
+    assert any("finished" in s.value for s in at.success)
+
+
+def test_a_waiting_run_shows_its_place_and_an_estimate_then_trains(remote, split):
+    from lab.budget import estimate_run_bytes
+
+    hyper = Hyper(hidden=8, lr=0.01, momentum=0.9, epochs=2, batch_size=16, seed=1)
+    blocker_hyper = Hyper(hidden=8, lr=0.01, epochs=10_000, batch_size=2, seed=2)
+    svc = remote(budget=int(1.5 * estimate_run_bytes(blocker_hyper, len(split.y_train), len(split.y_valid),
+                                                     shared_inputs=True)))  # room for one run at a time
+    blocker = svc.start_run(blocker_hyper, 99, "x", "other data", split, browser="another browser")
+    at = new_app(hyper_to_query(hyper))
+    at.button(key="train_start").click().run()
+    live = at.session_state[keys.LIVE]
+    rerun_until(at, lambda: live.wait_seconds is not None, what="the estimate").run()  # drawn with it
+    text = at.get("progress")[0].proto.text
+    assert text.startswith(f"Run {live.run_id} waits for memory on the server: yours is next, ") and " s" in text
+    assert live.queued and training.redraw_every(live) == training.WAIT_EVERY  # redrawn slowly while waiting
+    assert at.button(key="train_pause").label == "Pause" and not at.button(key="train_stop").disabled
+    blocker.stop()
+    rerun_until(at, lambda: at.session_state[keys.LIVE] is None, what="the waiting run's end")
+    no_exceptions(at)
+    assert at.session_state[keys.RUNS][-1].status == "finished"

@@ -45,12 +45,22 @@ def sweep_ended_sessions(now=time.monotonic):
         _sweep["lock"].release()
 
 
-def run_refusal(hyper, n_train, n_valid):
+def run_refusal(hyper, n_train, n_valid, inline=True):
     """Why a run with ``hyper`` on a split of these sizes cannot start (a sentence), or None if it fits in memory.
 
     For ``ui.training.start_run``: the estimate of the trainer's arrays (``lab.budget.estimate_run_bytes``)
-    against what is free of the server's memory budget.
+    against what is free of the server's memory budget (inline), or, for the trainer process
+    (``lab.train_service``), against its whole training budget: a run that fits in it waits for its
+    turn in memory rather than being refused.
     """
+    if not inline:
+        needed = budget.estimate_run_bytes(hyper, n_train, n_valid, shared_inputs=True)
+        room = budget.training_budget()
+        if needed > room:
+            return (f"This run (H = {hyper.hidden}, {hyper.dtype}, {n_train:,} training images) needs about "
+                    f"{size_text(needed)} while training, more than the {size_text(room)} the server gives all "
+                    f"its runs together (${budget.TRAINING_BUDGET_ENV} sets it). Try fewer hidden units or float32.")
+        return None
     try:
         needed = budget.estimate_run_bytes(hyper, n_train, n_valid)
         budget.check_memory(needed, f"start this run (H = {hyper.hidden}, {hyper.dtype}, {n_train:,} training images)")

@@ -3,11 +3,15 @@
 The work is done by ``mlp`` (``Trainer``) and ``lab.runs`` (``LiveRun`` chunks,
 run records); the history, downloads and loading are in ``ui.train_history``.
 
-Training runs in short chunks inside a fragment that reruns itself every
-``RUN_EVERY`` seconds while a run is active (``st.fragment(run_every=...)``):
-no thread, no long loop. The control buttons live outside the fragment, so a
-click starts a full rerun that takes effect as soon as the current chunk
-(``CHUNK_SECONDS`` of work) ends.
+Training runs out of this process by default: ``lab.train_service`` trains every run of this
+server in a low-priority child process, in round-robin slices, and the session holds a
+``RemoteRun`` proxy with LiveRun's interface. The live view is a fragment that only redraws:
+every ``REMOTE_EVERY`` seconds while its run trains, every ``WAIT_EVERY`` seconds while it waits
+for memory (showing its place and an estimate), and not at all while paused. With
+``$MLP_LAB_TRAINER=inline`` the fragment trains a ``LiveRun`` itself, in chunks of
+``CHUNK_SECONDS`` every ``RUN_EVERY`` seconds (no thread, no long loop), one session at a time.
+The control buttons live outside the fragment, so a click starts a full rerun that takes effect
+at once (a command to the child, or after the current inline chunk).
 
 Two facts of Streamlit shape this module:
 
@@ -27,14 +31,17 @@ Two facts of Streamlit shape this module:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from lab import train_service
 from lab.runs import LiveRun, chance_level_note, describe, divergence_advice
 from mlp.model_io import Model
 from mlp.train import Trainer
+from ui import class_session as cls
 from ui import train_history as th
 from ui.budget import run_refusal
 from ui.keys import CHART_CACHE, LIVE, NOTICE, REPLACED, START
@@ -47,6 +54,8 @@ from ui.train_settings import hyper_from_widgets
 CHUNK_SECONDS = 0.7  # training per fragment run: a click waits at most this long; the curves redraw about every second
 RUN_EVERY = 0.4  # the fragment's rerun interval while a run is active (runs queue, so chunks go back to back)
 LOCK_WAIT = 0.5  # seconds a session waits for its training turn before it just redraws
+REMOTE_EVERY = 0.5  # the live view's redraw interval while the trainer child trains its run
+WAIT_EVERY = 1.5  # ... while its run waits for memory (a waiting session is not redrawn several times a second)
 _TRAIN_TURN = threading.Lock()  # one training chunk at a time in this server process (see advance)
 
 # ---------------------------------------------------------------------------
@@ -72,16 +81,32 @@ def begin_requested_run(data_key, dataset_name, split):
         st.session_state.pop(START, None)
         return
     mode, hyper = request
-    refusal = run_refusal(hyper, len(split.y_train), len(split.y_valid))  # the server's memory budget
+    refusal = run_refusal(hyper, len(split.y_train), len(split.y_valid), inline=train_service.inline())
     if refusal:
         st.session_state[NOTICE] = ("error", refusal)
         st.session_state.pop(START, None)
         return
-    trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, n_data=len(split.order))
-    st.session_state[LIVE] = LiveRun(trainer, th.next_id(), dataset_name, split=split, mode=mode, data_key=data_key)
+    if train_service.inline():
+        trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, n_data=len(split.order))
+        live = LiveRun(trainer, th.next_id(), dataset_name, split=split, mode=mode, data_key=data_key)
+    else:
+        live = train_service.service().start_run(hyper, th.next_id(), dataset_name, data_key, split, browser_id(), mode)
+    st.session_state[LIVE] = live
     st.session_state.pop(START, None)
     st.session_state.pop(NOTICE, None)
     st.session_state.pop(REPLACED, None)
+
+
+def browser_id():
+    """Who shares one turn of the trainer: this browser (the SHA-256 of its student cookie), else this session.
+
+    The trainer's round robin goes over browsers first, so a browser that opens many tabs gets one share.
+    """
+    token = cls.token()
+    if token:
+        return "b-" + hashlib.sha256(str(token).encode()).hexdigest()[:16]
+    ctx = get_script_run_ctx()
+    return "s-" + (ctx.session_id if ctx else "none")
 
 
 def finish_run(live):
@@ -118,6 +143,11 @@ def _keep(live, record):
     if record.status == "diverged":
         st.session_state[NOTICE] = ("error", divergence_advice(record.hyper, record.reason) +
                                     " The diverged weights were not kept as the current model." + full)
+        return
+    if record.params is None:  # the trainer failed, or the run was stopped before it started
+        why = f": {record.reason}" if record.reason else " before it started"
+        st.session_state[NOTICE] = ("warning", f"Run {record.run_id} stopped after {record.epochs_done} epochs{why}."
+                                    + full)
         return
     set_current_model(Model(record.params, record.hyper, record.history, snapshots=record.snapshots,
                             health=record.health), live.data_key, "trained")
@@ -205,6 +235,8 @@ def _status(live, running):
         return "Ready: choose the settings below, then press **Train**."
     if running:
         return f"**Training** run {live.run_id}. Pause or Stop at any time; the curves stay."
+    if getattr(live, "queued", False):
+        return f"**Paused** run {live.run_id} before it started (it waits for memory). Resume, step, or stop."
     t = live.trainer
     inside = f", {t.position:,} of {t.n_train:,} images into epoch {t.epoch + 1}" if live.inside_epoch else ""
     return f"**Paused** run {live.run_id} at epoch {t.epoch}{inside}. Resume, step, or stop."
@@ -218,12 +250,7 @@ def draw_live(live):
     """Progress bar, current figures and the two curves of the run in progress (or paused)."""
     t = live.trainer
     h = live.hyper
-    left = live.seconds_left()
-    left_text = ""
-    if left is not None and not live.finished:
-        left_text = f" · about {left:,.0f} s left" if left >= 1 else " · under 1 s left"
-    state = "paused" if not live.active else "training"
-    st.progress(live.progress, text=f"Run {live.run_id}, {state}: epoch {t.epoch} of {h.epochs}{left_text}")
+    st.progress(live.progress, text=progress_text(live))
     st.caption(f"Settings of this run: {describe(h)}, {h.epochs} epochs · data: {plain(live.data_name)}")
     note = chance_level_note(t.history)
     if note:
@@ -233,6 +260,33 @@ def draw_live(live):
     for col, quantity in zip(c, ("Loss", "Accuracy")):
         col.vega_lite_chart(live_spec(live, quantity))
     draw_live_health(live)
+
+
+def _about(seconds):
+    if seconds is None:
+        return ""
+    return f", about {seconds:,.0f} s" if seconds >= 1 else ", under 1 s"
+
+
+def progress_text(live):
+    """The progress bar's line: epoch and time left; for a run of the trainer child its place too.
+
+    Waiting for memory: "Run 3 waits for memory: 2 runs ahead of yours, about 6 s". Training beside
+    others: "... · 4 runs share the trainer".
+    """
+    t, h = live.trainer, live.hyper
+    if getattr(live, "queued", False) and live.active:
+        ahead = live.queue_ahead
+        place = "yours is next" if ahead == 0 else f"{ahead} run{'s' if ahead != 1 else ''} ahead of yours"
+        return f"Run {live.run_id} waits for memory on the server: {place}{_about(live.wait_seconds)}"
+    left = live.seconds_left()
+    left_text = ""
+    if left is not None and not live.finished:
+        left_text = f" · about {left:,.0f} s left" if left >= 1 else " · under 1 s left"
+    sharing = getattr(live, "sharing", 0)
+    share_text = f" · {sharing} runs share the trainer" if live.active and sharing > 1 else ""
+    state = "paused" if not live.active else "training"
+    return f"Run {live.run_id}, {state}: epoch {t.epoch} of {h.epochs}{left_text}{share_text}"
 
 
 def live_spec(live, quantity):
@@ -289,15 +343,21 @@ def _live_fragment():
     live = st.session_state.get(LIVE)
     if live is None:
         return
-    if live.active:
-        advance(live)
-        if not live.active and not live.finished:  # a step ended: stop the timer, update the buttons
+    if isinstance(live, LiveRun):
+        if live.active:
+            advance(live)
+            if not live.active and not live.finished:  # a step ended: stop the timer, update the buttons
+                st.rerun()
+    else:
+        if live.drawn_active and not live.active and not live.finished:  # the child ended a step: the buttons
+            live.drawn_active = False
             st.rerun()
+        live.drawn_active = live.active
     if live.finished:  # ended here, or in a replaced script thread that Streamlit stopped before it said so
         finish_run(live)
         st.rerun()
     draw_live(live)
-    if live.active and _in_fragment_rerun():
+    if isinstance(live, LiveRun) and live.active and _in_fragment_rerun():
         # go straight on with the next chunk instead of idling until the run_every timer fires
         # (the timer still starts the first fragment rerun after a full run, where this is not allowed)
         st.rerun(scope="fragment")
@@ -308,11 +368,18 @@ def _in_fragment_rerun():
     return bool(ctx and ctx.fragment_ids_this_run)
 
 
+def redraw_every(live):
+    """The live view's rerun interval: RUN_EVERY (inline), REMOTE_EVERY or WAIT_EVERY (trainer child), None if idle."""
+    if live is None or not live.active:
+        return None
+    if isinstance(live, LiveRun):
+        return RUN_EVERY
+    return WAIT_EVERY if live.queued else REMOTE_EVERY
+
+
 def live_panel():
-    """The run in progress, in a fragment that reruns every RUN_EVERY seconds while the run is active."""
-    live = st.session_state.get(LIVE)
-    every = RUN_EVERY if live is not None and live.active else None
-    st.fragment(run_every=every)(_live_fragment)()
+    """The run in progress, in a fragment that reruns every ``redraw_every(live)`` seconds while it is active."""
+    st.fragment(run_every=redraw_every(st.session_state.get(LIVE)))(_live_fragment)()
 
 
 def show_notice():

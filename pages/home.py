@@ -1,10 +1,8 @@
 """Home: what the lab is and how to use it."""
 
-import numpy as np
 import streamlit as st
 
-from lab.inspect_model import upscale
-from mlp.core import LETTERS
+from lab.samples import letter_grid
 from mlp.data import DataError
 from ui.data_source import current_dataset, data_source_picker
 from ui.router import ensure_router
@@ -17,18 +15,11 @@ SAMPLES_PER_LETTER = 12
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def sample_grid(digest, _images, _labels):
-    """One picture: a row per letter A..J of its first images, each framed by a 1-pixel grey line, enlarged 2x.
+    """``lab.samples.letter_grid`` of the set, cached by ``digest``: the SHA-256 of the set's arrays
+    (``ui.data_source.current_dataset``), never a name or size a user can choose, so no session's upload
+    can stand in for another set."""
+    return letter_grid(_images, _labels, SAMPLES_PER_LETTER)
 
-    Cached by ``digest``, the SHA-256 of the set's arrays (``ui.data_source.current_dataset``): never by a
-    name or size a user can choose, so no session's upload can stand in for another set.
-    """
-    images, labels = _images, _labels
-    rows = []
-    for k in range(len(LETTERS)):
-        tiles = images[labels == k][:SAMPLES_PER_LETTER]
-        tiles = np.pad(tiles, ((0, SAMPLES_PER_LETTER - len(tiles)), (1, 1), (1, 1)), constant_values=96)
-        rows.append(np.hstack(list(upscale(t, 2) for t in tiles)))
-    return np.vstack(rows)
 
 st.title("The from-scratch MLP lab")
 st.markdown(

@@ -170,3 +170,4 @@ def test_a_run_ended_early_keeps_its_last_weights():
     snaps = trainer.snapshots_with_last()
     assert [e for e, _ in snaps] == [0, 1, 2, 2]
     params_close(snaps[-1][1], trainer.params, 1e-6)
+

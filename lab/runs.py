@@ -118,6 +118,12 @@ class RunRecord:
         return len(self.history)
 
 
+def epoch_fraction(trainer):
+    """Share of the trainer's current epoch done: its ``epoch_fraction`` (row blocks and updates), else rows."""
+    fraction = getattr(trainer, "epoch_fraction", None)
+    return fraction if fraction is not None else trainer.position / trainer.n_train
+
+
 class LiveRun:
     """A run in progress: a ``Trainer`` advanced in time-boxed chunks.
 
@@ -135,7 +141,7 @@ class LiveRun:
     """
 
     GAP_LIMIT = 3.0  # seconds between two chunks beyond which the gap is not counted as run time
-    STEP_SECONDS = 0.1  # mini-batch work between two looks at ``interrupt`` (a full-batch epoch cannot be split)
+    STEP_SECONDS = 0.1  # work (mini-batches, row blocks) between two looks at ``interrupt``
 
     def __init__(self, trainer, run_id, data_name, split=None, mode="running", clock=time.perf_counter, data_key=None):
         if mode not in MODES:
@@ -194,8 +200,8 @@ class LiveRun:
 
     @property
     def inside_epoch(self):
-        """True when the current epoch is partly done (a paused mini-batch run): ``step`` then ends it."""
-        return 0 < self.trainer.position < self.trainer.n_train
+        """True when the current epoch is partly done (a paused run): ``step`` then ends it."""
+        return 0 < epoch_fraction(self.trainer) < 1
 
     def step(self):
         """Run to the end of the current epoch (one whole epoch if at a boundary), then pause."""
@@ -220,19 +226,22 @@ class LiveRun:
     def _batches_for(self, seconds):
         if self._batch_seconds is None:
             return 1
-        return min(max(1, int(seconds / max(self._batch_seconds, 1e-6))), self.trainer.batches_per_epoch)
+        per_epoch = getattr(self.trainer, "units_per_epoch", self.trainer.batches_per_epoch)
+        return min(max(1, int(seconds / max(self._batch_seconds, 1e-6))), per_epoch)
 
     def _step_batches(self, remaining):
-        """Mini-batches of the next step: half the time left in the chunk, at most ``STEP_SECONDS`` of work."""
+        """Units (mini-batches, row blocks) of the next step: half the time left in the chunk, at most
+        ``STEP_SECONDS`` of work."""
         return self._batches_for(min(max(remaining, 0) / 2, self.STEP_SECONDS))
 
     def advance(self, budget):
         """Train for about ``budget`` seconds (at least one step); return the epoch records completed.
 
-        A step is up to ``STEP_SECONDS`` of mini-batches or one full-batch epoch
-        (which cannot be split), so a run can overshoot the budget by up to one
-        step. If ``interrupt`` is set (by another thread), it returns after the
-        current step. The call that ends the run builds ``record`` before it returns.
+        A step is up to ``STEP_SECONDS`` of units: mini-batch updates, or the row blocks of an
+        epoch (``mlp.train.Trainer`` with ``block_rows``; with one block a full-batch epoch is one
+        unit), so a run can overshoot the budget by up to one step. If ``interrupt`` is set (by
+        another thread), it returns after the current step. The call that ends the run builds
+        ``record`` before it returns.
         """
         with self.lock:
             if not self.active:
@@ -260,10 +269,11 @@ class LiveRun:
 
     def _one_step(self, remaining):
         """One step of the trainer (timed, to size the next); the epoch's record if it ended one."""
-        n = self._step_batches(remaining) if self.hyper.batch_size is not None else None
-        position, t0 = self.trainer.position, self.clock()
+        units = hasattr(self.trainer, "units_done")  # a trainer that counts row blocks and updates as units
+        n = self._step_batches(remaining) if units or self.hyper.batch_size is not None else None
+        position, t0 = (self.trainer.units_done if units else self.trainer.position), self.clock()
         record = self.trainer.step(max_batches=n)
-        done_batches = self._batches_done(position, record)
+        done_batches = self.trainer.units_done - position if units else self._batches_done(position, record)
         if done_batches:
             per = (self.clock() - t0) / done_batches
             self._batch_seconds = per if self._batch_seconds is None else 0.5 * (self._batch_seconds + per)
@@ -282,12 +292,12 @@ class LiveRun:
     def progress(self):
         """Fraction of the planned epochs done, counting the part of the current epoch."""
         t = self.trainer
-        return min(1.0, (t.epoch + t.position / t.n_train) / t.hyper.epochs)
+        return min(1.0, (t.epoch + epoch_fraction(t)) / t.hyper.epochs)
 
     def seconds_left(self):
         """Estimated seconds to the last epoch from the wall time so far (None before the first epoch)."""
         t = self.trainer
-        done = t.epoch + t.position / t.n_train
+        done = t.epoch + epoch_fraction(t)
         if done <= 0 or self.wall_seconds <= 0:
             return None
         return self.wall_seconds / done * (t.hyper.epochs - done)
@@ -308,7 +318,7 @@ class LiveRun:
             final={"train_loss": tl, "train_acc": ta, "valid_loss": vl, "valid_acc": va},
             test_acc=test_acc, train_seconds=float(sum(r["seconds"] for r in t.history)),
             wall_seconds=self.wall_seconds, reason=self.reason,
-            health=list(getattr(t, "health", None) or []), snapshots=list(getattr(t, "snapshots", None) or []),
+            health=list(t.health), snapshots=t.snapshots_with_last(),  # a run stopped early: its last weights too
         )
 
 

@@ -279,12 +279,18 @@ def test_pretrain_script_writes_a_loadable_model(tmp_path):
     images, labels = blob_letters(400)
     np.savez(tmp_path / "letters.npz", images=images, labels=labels)
     hyper = Hyper(hidden=12, lr=0.1, momentum=0.9, epochs=3, batch_size=64, seed=5)
-    info = pretrain.pretrain(tmp_path / "letters.npz", tmp_path / "model.npz", hyper, init_scale=0.1,
-                             log=lambda _: None)
+    info = pretrain.pretrain(tmp_path / "letters.npz", tmp_path / "model.npz", hyper, log=lambda _: None,
+                             snapshots=3)
     model = load_model(tmp_path / "model.npz")
     assert model.params.sizes == (784, 12, 10) and model.params.w_h.dtype == np.float32
     assert len(model.history) == 3 and model.hyper == hyper
     record = pretrain.trained_on(tmp_path / "model.npz")
-    assert record == info and record["data"] == "letters.npz" and record["init_scale"] == 0.1
+    assert record == info and record["data"] == "letters.npz" and record["init_scale"] == 1.0
+    # the run's snapshots (thinned to 3, epoch 0 the ordinary Xavier start, rounded to 8 bits) and health
+    assert [e for e, _ in model.snapshots] == record["snapshot_epochs"] == [0, 2, 3]
+    start = init_params(784, 12, 10, seed=5, dtype=np.float32).w_h
+    np.testing.assert_allclose(model.snapshots[0][1].w_h, start, rtol=2**-8, atol=0)
+    np.testing.assert_allclose(model.snapshots[-1][1].w_h, model.params.w_h, rtol=2**-8, atol=0)
+    assert [r["epoch"] for r in model.health] == [1, 2, 3]
     assert record["split"] == [214, 128, 58] and 0 <= record["valid_acc"] <= 1
     assert pretrain.trained_on(tmp_path / "letters.npz") is None

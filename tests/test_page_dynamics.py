@@ -62,26 +62,32 @@ def test_slider_over_the_snapshot_epochs_starts_at_the_last(snap_model):
     text = shown_text(at)
     assert sn.kept_note(snap_model.snapshots) in grid_captions(at)
     assert "3 snapshots of the weights, at epochs 0, 1, 3" in text
-    assert "Showing the weights after epoch 3" in text
-    assert "Unit #0 at epoch 3: its input weights" in text
+    # the change since the start first: W alone is mostly its random start
+    assert at.toggle(key=keys.WG_CHANGE).value is True
+    assert "Showing the change of each unit's weights from the random start (epoch 0) to epoch 3" in text
+    assert "Unit #0 at epoch 3: its change since the start W − W₀" in text
     assert at.button(key=keys.WG_PLAY).label == "Play"
 
 
 def test_moving_the_slider_shows_that_epochs_weights(snap_model):
     at = inspect_with(snap_model)
+    at.toggle(key=keys.WG_CHANGE).set_value(False).run()
     epoch_slider(at).set_value(0).run()
     assert not at.exception, at.exception
     text = shown_text(at)
-    assert "Showing the random start (epoch 0)" in text and "Unit #0 at epoch 0" in text
+    assert "Showing the random start (epoch 0)" in text and "Unit #0 at epoch 0: its input weights" in text
+    epoch_slider(at).set_value(1).run()
+    assert "Showing the weights after epoch 1" in shown_text(at)
 
 
-def test_change_toggle_shows_w_minus_w0(snap_model):
+def test_change_toggle_switches_between_w_and_w_minus_w0(snap_model):
     at = inspect_with(snap_model)
-    at.toggle(key=keys.WG_CHANGE).set_value(True).run()
+    at.toggle(key=keys.WG_CHANGE).set_value(False).run()
     assert not at.exception, at.exception
     text = shown_text(at)
-    assert "the change of each unit's weights from the random start (epoch 0) to epoch 3" in text
-    assert "Unit #0 at epoch 3: its change since the start W − W₀" in text
+    assert "Showing the weights after epoch 3" in text and "Unit #0 at epoch 3: its input weights" in text
+    at.toggle(key=keys.WG_CHANGE).set_value(True).run()
+    assert "the change of each unit's weights from the random start (epoch 0) to epoch 3" in shown_text(at)
     epoch_slider(at).set_value(0).run()
     assert "to epoch 0" in shown_text(at)
 
@@ -135,7 +141,9 @@ def synthetic_data(folder):
 
 
 def train_page_run(folder, hyper, limit=600):
-    """The Training page after a run with ``hyper`` on the synthetic set, trained in the page (inline) to its end."""
+    """The Training page after a run with ``hyper`` on the synthetic set, trained in the page (inline): first one
+    Step (an epoch, then paused: the live view is drawn), then Resume to its end. Returns (page, paused view's
+    chart titles)."""
     synthetic_data(folder)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLP_LAB_DATA_DIR", str(folder))
@@ -144,20 +152,35 @@ def train_page_run(folder, hyper, limit=600):
         for key, value in hyper_to_query(hyper).items():
             at.query_params[key] = value
         at.run()
-        at.button(key="train_start").click().run()
-        lives = []
+        at.button(key="train_step").click().run()
+        for _ in range(limit):
+            live = at.session_state[keys.LIVE]
+            if live is not None and live.mode == "paused" and len(live.history) >= 1:
+                break
+            at.run()
+        paused = chart_titles(at)
+        at.button(key="train_pause").click().run()  # Resume
         for _ in range(limit):
             if at.session_state[keys.LIVE] is None:
                 break
-            lives.append(len(vega_specs(at)))
             at.run()
         assert at.session_state[keys.LIVE] is None, "the run did not end"
     assert not at.exception, [e.value for e in at.exception]
-    return at, lives
+    return at, paused
 
 
 def vega_specs(at):
     return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+
+
+def chart_rows(at, title):
+    """The data rows of the chart whose title holds ``title`` (Streamlit ships them as Arrow beside the spec)."""
+    import pyarrow as pa
+
+    for c in at.get("vega_lite_chart"):
+        if title in json.dumps(json.loads(c.proto.spec).get("title", "")):
+            return [row for ds in c.proto.datasets for row in pa.ipc.open_stream(ds.data.data).read_all().to_pylist()]
+    raise AssertionError(f"no chart titled {title!r}")
 
 
 def chart_titles(at):
@@ -166,15 +189,18 @@ def chart_titles(at):
 
 def test_the_training_page_draws_the_gradient_health_row(tmp_path):
     hyper = Hyper(hidden=24, lr=0.1, momentum=0.9, epochs=3, batch_size=50, seed=1)
-    at, lives = train_page_run(tmp_path, hyper)
-    assert max(lives) >= 5, lives  # while it ran: the loss and accuracy curves and the three health charts
+    at, paused = train_page_run(tmp_path, hyper)
+    for title in ("Gradient norm", "Update ratio", "Share of hidden units"):  # live, beside the loss curves
+        assert sum(title in t for t in paused) == 1, paused
     run = at.session_state[keys.RUNS][-1]
     assert run.status == "finished" and [r["epoch"] for r in run.health] == [1, 2, 3]
     titles = chart_titles(at)
     for title in ("Gradient norm", "Update ratio", "Share of hidden units"):
         assert sum(title in t for t in titles) == 1, titles
     assert any("Gradient health per epoch" in c.value for c in at.caption)
-    ratio = next(s for s in vega_specs(at) if "Update ratio" in json.dumps(s.get("title", "")))
-    rows = [r for d in ratio.get("datasets", {}).values() for r in d]
-    assert {r.get("series") for r in rows if "series" in r} == {"W_h (hidden)", "W_o (output)"}
-    assert any(r.get("value") == sn.RATIO_GUIDE for r in rows)  # the 1e-3 guide line
+    rows = chart_rows(at, "Update ratio")
+    lines = [r for r in rows if r.get("series")]
+    assert {r["series"] for r in lines} == {"W_h (hidden)", "W_o (output)"}
+    want = {(r["epoch"], r["series"], r["value"]) for r in sn.health_rows(run.health, "update ratio")}
+    assert {(r["epoch"], r["series"], r["value"]) for r in lines} == want  # the run's own numbers
+    assert any(r.get("label") == "1e-3" and r["value"] == sn.RATIO_GUIDE for r in rows)  # the guide line

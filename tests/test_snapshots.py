@@ -153,3 +153,25 @@ def test_rounded_keeps_8_significant_bits_to_nearest():
     r = sn.rounded(params_with(w_h)).w_h
     assert np.all(np.abs(r - w_h) <= np.abs(w_h) * 2**-8)
     assert not (r.view(np.uint32) & 0xFFFF).any()  # the low 16 bits are zeros
+
+
+def test_a_run_record_keeps_health_and_snapshots_with_the_last_weights_of_a_stopped_run():
+    from helpers import frozen_split
+
+    from lab.runs import LiveRun
+    from mlp.model_io import load_model, model_bytes
+    from mlp.train import Trainer
+
+    split = frozen_split()
+    hyper = Hyper(hidden=8, epochs=6, batch_size=50, dtype="float32")
+    live = LiveRun(Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper), 1, "blobs")
+    for _ in range(3):
+        live.trainer.step_epoch()
+    live.stop()
+    record = live.record
+    assert [r["epoch"] for r in record.health] == [1, 2, 3]
+    epochs = sn.snapshot_epochs(record.snapshots)
+    assert epochs[0] == 0 and epochs[-1] == 3  # the weights it stopped at are the last snapshot
+    np.testing.assert_array_equal(record.snapshots[-1][1].w_h, record.params.w_h.astype(np.float32))
+    model = load_model(model_bytes(record.params, record.hyper, record.history, record.snapshots, record.health))
+    assert sn.snapshot_epochs(model.snapshots) == epochs and model.health == record.health

@@ -225,7 +225,9 @@ def _timeline(model, split, data_key, shown, mode, ranked, every):
                                   "epoch.")
     c2.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
               key=keys.WG_PLAY, on_click=_play_or_pause, args=(epochs,), width="stretch")
-    view = "change" if c3.toggle("Change since the start (W − W₀)", key=keys.WG_CHANGE) else "weights"
+    st.session_state.setdefault(keys.WG_CHANGE, True)  # the learned part first: W alone is mostly its random start
+    view = "change" if c3.toggle("Change since the start (W − W₀)", key=keys.WG_CHANGE,
+                                 help="Off: the weights W themselves, the random start included.") else "weights"
     st.caption(sn.kept_note(snapshots))
     tiles, scales = iv.snapshot_tiles(model.key, epoch, view, mode, tuple(int(u) for u in shown), snapshots)
     legend_scale = None if mode == "unit" else float(scales[0])
@@ -352,7 +354,14 @@ def your_letter_section(model):
     with y2:
         st.markdown("#### The hidden units that fired most")
         units, acts = im.top_hidden_units(model.params, prepared.x, k=8)
-        if len(units):
+        if len(units) and len(model.snapshots) > 1:  # what they learned, without their random start
+            last = model.snapshots[-1][0]
+            tiles, _ = iv.snapshot_tiles(model.key, last, "change", "unit", tuple(int(u) for u in units),
+                                         model.snapshots)
+            tiles_row(tiles, [f"#{u} h={number(a)}" for u, a in zip(units, acts)], GRID_ZOOM)
+            st.caption("What their input weights learned, W − W₀ (each on its own colour scale), and their "
+                       "activation h for your letter.")
+        elif len(units):
             tiles, _ = iv.weight_tiles(model.key, "unit", model.params)
             tiles_row(tiles[units], [f"#{u} h={number(a)}" for u, a in zip(units, acts)], GRID_ZOOM)
             st.caption("Their input weights (each on its own colour scale) and activation h for your letter.")

@@ -13,6 +13,7 @@ PAGES = [
     st.Page("pages/backprop.py", title="Backpropagation", icon=":material/account_tree:"),
     st.Page("pages/exercises.py", title="Exercises", icon=":material/edit_note:"),
     st.Page("pages/train.py", title="Training", icon=":material/model_training:"),
+    st.Page("pages/sweep.py", title="Sweep", icon=":material/stacked_line_chart:"),
     st.Page("pages/inspect.py", title="Inspection", icon=":material/image_search:"),
     st.Page("pages/class_page.py", title="Class", icon=":material/groups:", url_path="class"),
 ]

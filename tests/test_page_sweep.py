@@ -1,0 +1,122 @@
+"""The Sweep page through AppTest: a sweep of 6 learning rates trains in chunks, its curves overlaid; its runs
+equal separate Trainer runs and go to the run history; Stop keeps what was learned; a refusal leaves the page working.
+
+Runs on a small synthetic data set written by the test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ui.keys as keys
+import ui.sweep as sw
+from lab.budget import MemoryRefused
+from mlp.data import load_dataset, split_dataset
+from mlp.sweep import log_grid
+from mlp.train import RECORD_KEYS, Hyper, Trainer
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "sweep.py")
+
+
+@pytest.fixture
+def split(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    labels = np.arange(400) % 10
+    templates = (rng.random((10, 28, 28)) < 0.5) * 255
+    images = np.clip(templates[labels] * 0.8 + rng.integers(0, 60, (400, 28, 28)), 0, 255).astype(np.uint8)
+    np.savez(tmp_path / "letters.npz", images=images, labels=labels.astype(np.uint8))
+    monkeypatch.setenv("MLP_LAB_DATA_DIR", str(tmp_path))
+    ds = load_dataset(tmp_path / "letters.npz")
+    return split_dataset(ds.images, ds.labels)
+
+
+def new_app():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def small(at, epochs=3, hidden=16, batch=32):
+    at.slider(key=sw.W["epochs"]).set_value(epochs)
+    at.slider(key=sw.W["hidden"]).set_value(hidden)
+    at.number_input(key=sw.W["batch"]).set_value(batch)
+    return at.run()
+
+
+def chart_runs(at):
+    """{title: set of run labels} of the page's curve charts."""
+    import pyarrow as pa
+
+    out = {}
+    for c in at.get("vega_lite_chart"):
+        spec = json.loads(c.proto.spec)
+        title = spec.get("encoding", {}).get("y", {}).get("title")
+        rows = pa.ipc.open_stream(c.proto.data.data).read_all().to_pylist() if c.proto.data.data else []
+        out[title] = {r.get("run") for r in rows} if rows and "run" in rows[0] else rows
+    return out
+
+
+def sweep_to_end(at, limit=300):
+    for _ in range(limit):
+        if at.session_state[sw.LIVE] is None:
+            return at
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    raise AssertionError("the sweep did not end")
+
+
+def test_a_sweep_of_six_rates_trains_and_goes_to_the_history(split):
+    at = small(new_app())
+    assert at.session_state[sw.W["count"]] == 6
+    at.button(key="sweep_start").click().run()
+    live = at.session_state[sw.LIVE]
+    assert live is not None and live.sweep.runs == 6
+    assert at.button(key="sweep_start").disabled and not at.button(key="sweep_stop").disabled
+    at.run()
+    live_curves = chart_runs(at)
+    assert len(live_curves["Validation accuracy"]) == 6 and len(live_curves["Validation loss"]) == 6
+    sweep_to_end(at)
+    runs = at.session_state[keys.RUNS]
+    lrs = log_grid(0.01, 0.5, 6)
+    assert [r.hyper.lr for r in runs] == pytest.approx(lrs) and len({r.run_id for r in runs}) == 6
+    assert all(r.status == "finished" and len(r.history) == 3 for r in runs)
+    hyper = Hyper(hidden=16, lr=lrs[3], momentum=0.9, epochs=3, batch_size=32, seed=521, dtype="float32")
+    alone = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, n_data=len(split.order))
+    alone.run()
+    for mine, theirs in zip(runs[3].history, alone.history):
+        assert [mine[k] for k in RECORD_KEYS[1:-1]] == pytest.approx([theirs[k] for k in RECORD_KEYS[1:-1]], abs=1e-4)
+    assert "run history" in at.success[0].value
+    final = chart_runs(at)
+    assert len(final["Final validation accuracy"]) == 6
+    assert [row["lr"] for row in final["Final validation accuracy"]] == pytest.approx(lrs)
+    assert not at.button(key="sweep_start").disabled
+
+
+def test_stop_keeps_what_was_learned_and_another_sweep_follows(split):
+    at = small(new_app(), epochs=20)
+    at.slider(key=sw.W["count"]).set_value(3).run()
+    at.button(key="sweep_start").click().run()
+    at.run()
+    at.button(key="sweep_stop").click().run()
+    assert not at.exception
+    assert at.session_state[sw.LIVE] is None
+    runs = at.session_state[keys.RUNS]
+    assert [r.status for r in runs] == ["stopped"] * 3 and all(len(r.history) < 20 for r in runs)
+    at.button(key="sweep_start").click().run()
+    assert at.session_state[sw.LIVE] is not None and at.session_state[sw.LIVE].run_ids[0] == runs[-1].run_id + 1
+
+
+def test_a_memory_refusal_is_a_message(split, monkeypatch):
+    def refuse(needed, what, free=None):
+        raise MemoryRefused(f"Not enough memory on the server to {what}.")
+
+    monkeypatch.setattr(sw, "check_memory", refuse)
+    at = small(new_app())
+    at.button(key="sweep_start").click().run()
+    assert not at.exception and sw.LIVE not in at.session_state
+    assert "Not enough memory" in at.error[0].value and "6 networks" in at.error[0].value

@@ -80,14 +80,19 @@ class HiddenMap:
     frames: list  # [MapFrame], one per snapshot, in order
 
 
-def hidden_map(snapshots, x, y, rows, reference=-1):
+def hidden_map(snapshots, x, y, rows, reference=-1, progress=None):
     """The map of the letters ``rows`` of (x, y) at every snapshot [(epoch, Params)], on one PCA -> HiddenMap.
 
     The axes are fitted on snapshot ``reference`` (default the last: the final weights).
+    ``progress(fraction)`` is called after each snapshot's forward pass.
     """
     rows = np.asarray(rows)
     xs, true = np.asarray(x)[rows], np.asarray(y)[rows].astype(int)
-    computed = [(epoch, *activations(params, xs)) for epoch, params in snapshots]
+    computed = []
+    for i, (epoch, params) in enumerate(snapshots):
+        computed.append((epoch, *activations(params, xs)))
+        if progress is not None:
+            progress((i + 1) / len(snapshots))
     ref_epoch, ref_h, _ = computed[reference]
     pca = fit_pca(np.nan_to_num(ref_h))
     frames = [MapFrame(epoch=int(e), xy=pca.project(np.nan_to_num(h)), predicted=pred, wrong=pred != true)

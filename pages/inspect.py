@@ -3,6 +3,7 @@ and what it makes of a letter you upload."""
 
 import streamlit as st
 
+from ui import inspect_dynamics as dynamics
 from ui import inspect_sections as sections
 from ui import inspect_view as iv
 from ui import keys
@@ -48,7 +49,7 @@ if ev.rescaled:
                f"{ev.rescaled:,} of these letters; their probabilities were computed with each layer scaled by a "
                "power of two, which is exact for a ReLU network: ReLU(2ᵉz) = 2ᵉ ReLU(z).")
 
-tabs = st.tabs(["Hidden units", "Mistakes", "Confusion matrix", "Your own letter"])
+tabs = st.tabs(["Hidden units", "Mistakes", "Confusion matrix", "Your own letter", "Learning dynamics"])
 with tabs[0]:
     sections.units_section(model, split, data_key)
 with tabs[1]:
@@ -57,3 +58,5 @@ with tabs[2]:
     sections.confusion_section(ev, x_eval, part, PARTS[part], model.key, data_key)
 with tabs[3]:
     sections.your_letter_section(model)
+with tabs[4]:
+    dynamics.dynamics_section(model, split, data_key)

@@ -1,8 +1,11 @@
 """Presenter mode, for a projector: no sidebar, larger text and numbers, keyboard steps on the math pages.
 
 On with ``?present=1`` in the link or the switch at the bottom of the sidebar; it stays on for the
-session. → reveals the next step of a math page's derivation (the "Reveal next step" button) and ←
-goes back one (the "Back one step" button), unless the keyboard is in a text field.
+session. → reveals the next step of a math page's derivation and ← goes back one: ``ui.reveal`` gives its
+"Reveal next step" and "Back one step" buttons Streamlit's own keyboard shortcuts (``st.button(shortcut=...)``)
+while ``presenting()``. Streamlit binds a shortcut while its button is drawn and enabled and unbinds it when
+the button goes (so handlers never pile up), and skips key presses typed in an input, textarea, select or
+contenteditable element.
 """
 
 from __future__ import annotations
@@ -26,23 +29,10 @@ h1 { font-size: 2.3rem !important; }
 </style>
 """
 
-KEYS_JS = """
-<script>
-// The handler lives in this frame: when Streamlit draws the frame again, the new one replaces the old.
-const doc = window.parent.document;
-if (doc.mlpLabKeys) doc.removeEventListener("keydown", doc.mlpLabKeys);
-doc.mlpLabKeys = (event) => {
-  const tag = (event.target.tagName || "").toLowerCase();
-  if (tag === "input" || tag === "textarea" || event.target.isContentEditable) return;
-  const prefix = event.key === "ArrowRight" ? "Reveal next step" : event.key === "ArrowLeft" ? "Back one step" : null;
-  if (!prefix) return;
-  const button = [...doc.querySelectorAll("button")].find((b) => b.innerText.includes(prefix));
-  if (button && !button.disabled) { event.preventDefault(); button.click(); }
-};
-doc.addEventListener("keydown", doc.mlpLabKeys);
-document.addEventListener("keydown", doc.mlpLabKeys);  // and when this little frame has the focus
-</script>
-"""
+
+def presenting():
+    """Whether presenter mode is on (without reading the link: ``presenter_mode`` has taken ``?present=`` already)."""
+    return bool(st.session_state.get(CLASS_PRESENT))
 
 
 def presenter_on():
@@ -51,17 +41,16 @@ def presenter_on():
     if asked is not None:
         st.session_state[CLASS_PRESENT] = asked == "1"
         del st.query_params["present"]  # taken once: the session keeps it, and the switch can turn it off
-    return bool(st.session_state.get(CLASS_PRESENT))
+    return presenting()
 
 
 def presenter_mode():
-    """Call once per script run from app.py, before the page: the sidebar switch; the styles and keys when on."""
+    """Call once per script run from app.py, before the page: the sidebar switch, and the styles when on."""
     presenter_on()
     st.sidebar.toggle("Presenter mode", key=CLASS_PRESENT,
                       help="For a projector: no sidebar, larger text, → and ← step through the math pages.")
-    if st.session_state.get(CLASS_PRESENT):
+    if presenting():
         st.markdown(CSS, unsafe_allow_html=True)
-        st.iframe(KEYS_JS, height=1)
 
 
 def _leave():

@@ -15,6 +15,7 @@ from lab.predict import check
 from ui.charts import draw
 from ui.latex import show
 from ui.predict import guess_key, score, score_caption
+from ui.present import presenting
 
 
 class Reveal:
@@ -65,7 +66,8 @@ class Reveal:
         mid.button("Start over", key=f"{self.key}_reset", on_click=self.reset, icon=":material/restart_alt:")
         back.button("Back one step", key=f"{self.key}_back", on_click=self._back, icon=":material/arrow_upward:",
                     disabled=self.shown <= self.first or st.session_state[f"{self.key}_all"],
-                    help="Hide the last step shown (in presenter mode: the ← key).")
+                    help="Hide the last step shown (in presenter mode: the ← key).",
+                    shortcut="Left" if presenting() else None)
         right.caption(f"Showing step {self.shown} of {len(self.titles)}. " + score_caption())
 
     def step(self, i, title, *lines, note=None, chart=None, level=3):
@@ -108,4 +110,4 @@ class Reveal:
                 button.button("Check and reveal", key=f"{self.key}_check", on_click=self._check_and_advance,
                               args=(nxt,), icon=":material/task_alt:")
         st.button(f"Reveal next step: {self.titles[nxt]}", key=f"{self.key}_next", on_click=self._advance,
-                  type="primary", icon=":material/arrow_downward:")
+                  type="primary", icon=":material/arrow_downward:", shortcut="Right" if presenting() else None)

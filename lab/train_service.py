@@ -141,6 +141,7 @@ class TrainerView:
     history = property(lambda self: self._run.history)
     epoch = property(lambda self: len(self._run._history))
     position = property(lambda self: self._run._status.get("position", 0))
+    epoch_fraction = property(lambda self: self._run._status.get("fraction", 0.0))
     n_train = property(lambda self: self._run._status.get("n_train", self._run.n_train))
     done = property(lambda self: self.epoch >= self.hyper.epochs)
 
@@ -195,12 +196,12 @@ class RemoteRun:
 
     @property
     def inside_epoch(self):
-        return 0 < self.trainer.position < self.trainer.n_train
+        return 0 < self.trainer.epoch_fraction < 1
 
     @property
     def progress(self):
         t = self.trainer
-        return min(1.0, (t.epoch + t.position / max(t.n_train, 1)) / self.hyper.epochs)
+        return min(1.0, (t.epoch + t.epoch_fraction) / self.hyper.epochs)
 
     def seconds_left(self):
         """The child's estimate of the time to the run's end (turns shared with other runs included), or None."""

@@ -101,13 +101,16 @@ class RunJob:
 
     def admit(self):
         from lab.runs import LiveRun
-        from mlp.train import Trainer
+        from mlp.train import Trainer, block_rows_for
 
         d, hyper = self.data, self.spec["hyper"]
         n = d.n_train
         stacked = (d.x[: d.n_fit], d.labels[: d.n_fit], n)
+        # row blocks of bounded work, so that no step (a full-batch epoch, a mini-batch epoch's first forward
+        # pass of a large network) holds the cores for much more than a slice
+        blocks = block_rows_for(d.x.shape[1], hyper.hidden)
         trainer = Trainer(d.x[:n], d.labels[:n], d.x[n: d.n_fit], d.labels[n: d.n_fit], hyper,
-                          n_data=d.ref["n_data"], stacked=stacked)
+                          n_data=d.ref["n_data"], stacked=stacked, block_rows=blocks)
         self.live = LiveRun(trainer, self.spec["run_id"], self.spec["data_name"], split=TestRows(d), mode=self.mode)
         self.live.GAP_LIMIT = math.inf  # waiting for a turn is part of the run's time here
 
@@ -134,6 +137,8 @@ class RunJob:
 
     def status(self):
         """What changed for the proxy: new epoch records, position, mode, time and estimate."""
+        from lab.runs import epoch_fraction
+
         live = self.live
         if live is None:
             return {"mode": self.mode, "new": [], "admitted": False, "seq": self.seq}
@@ -142,7 +147,7 @@ class RunJob:
         health = list(getattr(live.trainer, "health", None) or [])
         new_health, self.sent_health = health[self.sent_health:], len(health)
         return {"mode": live.mode, "new": new, "admitted": True, "seq": self.seq, "health": new_health,
-                "position": live.trainer.position,
+                "position": live.trainer.position, "fraction": epoch_fraction(live.trainer),
                 "n_train": live.trainer.n_train, "wall": live.wall_seconds, "left": live.seconds_left(),
                 "batches_per_epoch": live.trainer.batches_per_epoch}
 

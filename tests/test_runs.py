@@ -177,7 +177,8 @@ def test_wall_time_leaves_out_pauses_and_long_gaps():
     live.advance(0.0)
     assert live.wall_seconds == pytest.approx(2.0)
     left = live.seconds_left()
-    done = live.trainer.epoch + live.trainer.position / live.trainer.n_train
+    done = live.trainer.epoch + live.trainer.epoch_fraction  # row blocks and updates of the epoch so far
+    assert 0 < live.trainer.epoch_fraction < 1
     assert left == pytest.approx(2.0 / done * (100 - done))
 
 

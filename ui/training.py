@@ -203,8 +203,11 @@ def step_label(live):
     """(label, help) of the Step button: what it will do from the run's state."""
     if live is not None and not live.active and live.inside_epoch:
         t = live.trainer
-        return "Finish this epoch", (f"Train the rest of epoch {t.epoch + 1} ({t.n_train - t.position:,} of "
-                                     f"{t.n_train:,} training images left), then pause.")
+        if live.hyper.batch_size is None:  # a full-batch epoch goes in row blocks: its share done, not its rows
+            left = f"{1 - t.epoch_fraction:.0%} of it left"
+        else:
+            left = f"{t.n_train - t.position:,} of {t.n_train:,} training images left"
+        return "Finish this epoch", f"Train the rest of epoch {t.epoch + 1} ({left}), then pause."
     return "Step one epoch", "Train one whole epoch, then pause."
 
 
@@ -238,7 +241,11 @@ def _status(live, running):
     if getattr(live, "queued", False):
         return f"**Paused** run {live.run_id} before it started (it waits for memory). Resume, step, or stop."
     t = live.trainer
-    inside = f", {t.position:,} of {t.n_train:,} images into epoch {t.epoch + 1}" if live.inside_epoch else ""
+    inside = ""
+    if live.inside_epoch and live.hyper.batch_size is None:
+        inside = f", {t.epoch_fraction:.0%} into epoch {t.epoch + 1}"
+    elif live.inside_epoch:
+        inside = f", {t.position:,} of {t.n_train:,} images into epoch {t.epoch + 1}"
     return f"**Paused** run {live.run_id} at epoch {t.epoch}{inside}. Resume, step, or stop."
 
 

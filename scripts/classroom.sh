@@ -49,6 +49,8 @@ trap stop_all INT TERM EXIT
 export STREAMLIT_SERVER_COOKIE_SECRET="${STREAMLIT_SERVER_COOKIE_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 export STREAMLIT_SERVER_HEADLESS=true STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
 export MLP_LAB_BIND="$host:$port"
+# each worker trains in one low-priority child process (lab.train_service) with cores / workers BLAS threads
+export MLP_LAB_WORKERS="$workers"
 
 for i in $(seq 1 8); do
   if [ "$i" -le "$workers" ]; then

@@ -108,7 +108,8 @@ def letter_png(ch, fg=0, bg=255, size=(240, 240), font_size=190):
 
 def test_all_four_sections_render(shipped):
     at = run_page()
-    assert [t.label for t in at.tabs] == ["Hidden units", "Mistakes", "Confusion matrix", "Your own letter"]
+    assert [t.label for t in at.tabs] == ["Hidden units", "Mistakes", "Confusion matrix", "Your own letter",
+                                          "Learning dynamics"]
     text = markdown_text(at)
     assert "shipped pretrained 784-" in text
     assert f"{shipped.sizes[1]}** hidden units" in text
@@ -116,7 +117,7 @@ def test_all_four_sections_render(shipped):
     grids = captions_matching(at, re.compile(r"^#\d+$"))
     assert grids and len(grids[0]) == min(GRID_PAGE, shipped.sizes[1])
     assert captions_matching(at, GALLERY)  # the mistakes gallery
-    assert len(charts(at)) == 3  # outgoing weights, confusion matrix, per-class accuracy
+    assert len(charts(at)) == 4  # outgoing weights, confusion matrix, per-class accuracy, the hidden-layer map
     assert at.file_uploader(key="yl_upload") is not None
 
 

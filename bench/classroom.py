@@ -5,11 +5,18 @@ it loads ``/train``, presses Train within the same second as the others (Quick d
 default settings), reruns the page ``--reruns`` times while training, and waits for its run to finish.
 Printed: per student the time from the click to "Run 1 finished" and its validation accuracy; the
 p50 / p95 / max time for a rerun to be answered (its full script run finished); the makespan against
-N x one run alone (measured first, in the same invocation); the peak RSS of all server processes
-together (every process whose command line names the server's ports, and their children).
+N x one run alone (measured first, in the same invocation); the peak RSS and PSS of all server
+processes together (every process whose command line names the server's ports, and their children:
+the trainer processes too; RSS counts the shared data rows once in every process that maps them,
+PSS divides them among those processes); the CPU seconds of the Streamlit processes per script run
+they answered (mostly the live view's timed redraws: the cost of a live refresh, trainers excluded).
+
+``--beside-big`` adds a scenario: one student trains H = 2048, float64, full batch, and another
+presses Train on the Quick demo a few seconds later; printed: the Quick demo's click -> finished
+against its time alone (the issue's target: at most 2x).
 
     bash scripts/classroom.sh --port 8501 &        # or: streamlit run app.py
-    python bench/classroom.py --url http://127.0.0.1:8501 --students 1 10 30
+    python bench/classroom.py --url http://127.0.0.1:8501 --students 1 10 30 [--beside-big]
 
 Bounded: at most 60 students, every wait has a timeout, and traffic goes to 127.0.0.1 only.
 """
@@ -20,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import http.cookiejar
+import os
 import re
 import statistics
 import subprocess
@@ -37,6 +45,8 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 MAX_STUDENTS = 60
 RUN_TIMEOUT = 300.0  # seconds a run may take before the student gives up
 FINISHED = re.compile(r"Run (\d+) finished")
+BIG_QUERY = "hidden=2048&lr=0.1&momentum=0.9&epochs=50&batch=full&seed=521&dtype=float64&init=seed"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TRAINING = re.compile(r"\*\*Training\*\* run \d+")  # the status line once the click's run has started
 
 
@@ -54,6 +64,7 @@ class Student:
     exceptions: list = field(default_factory=list)
     timers: dict = field(default_factory=dict)  # fragment id -> asyncio task sending its auto reruns
     full_runs_done: int = 0
+    fragment_runs_done: int = 0  # the live view's redraws answered
     full_runs_started: int = 0  # full script runs (new_session without fragment ids) seen
     finished_at: float | None = None
     rerun_waits: list = field(default_factory=list)
@@ -142,6 +153,8 @@ def handle(student, msg):
         _clear_timers(student)
     elif kind == "script_finished" and msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
         student.full_runs_done += 1
+    elif kind == "script_finished" and msg.script_finished == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+        student.fragment_runs_done += 1
     return kind
 
 
@@ -154,8 +167,9 @@ async def pump(student, until, timeout):
             handle(student, msg)
 
 
-async def open_training_page(student):
+async def open_training_page(student, query=""):
     await connect(student)
+    student.query = query
     await send_rerun(student, page_name="train")
     ready = lambda s: s.page_hash and "Train" in s.buttons and not s.buttons["Train"][1] and s.full_runs_done
     await pump(student, ready, 120)
@@ -209,39 +223,99 @@ def server_pids(ports):
     return pids
 
 
+def _kib(path, field):
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def rss_mib(pids):
+    """VmRSS of the processes together (shared pages counted in each process that maps them)."""
+    return sum(_kib(f"/proc/{pid}/status", "VmRSS") for pid in pids) / 1024
+
+
+def pss_mib(pids):
+    """Pss of the processes together (/proc/PID/smaps_rollup: each shared page divided among its users)."""
+    return sum(_kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in pids) / 1024
+
+
+def streamlit_cpu_seconds(pids):
+    """utime + stime of the Streamlit server processes among ``pids`` (not their trainers, not HAProxy)."""
     total = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
+            if b"streamlit" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
             pass
-    return total / 1024
+    return total / CLOCK_TICKS
 
 
 async def sample_rss(ports, peak, stop):
+    """Peak RSS and PSS (MiB) of the server processes, sampled every 0.2 s until ``stop``."""
     while not stop.is_set():
-        peak[0] = max(peak[0], rss_mib(server_pids(ports)))
+        pids = server_pids(ports)
+        peak[0] = max(peak[0], rss_mib(pids))
+        peak[1] = max(peak[1], pss_mib(pids))
         await asyncio.sleep(0.2)
 
 
 async def classroom(url, n, reruns, ports):
-    """N students press Train in the same second; returns (students, click->finished list, makespan, peak MiB)."""
+    """N students press Train in the same second.
+
+    Returns (students, click->finished list, makespan, (peak RSS MiB, peak PSS MiB), CPU s per script run).
+    """
     students = [Student(url) for _ in range(n)]
     await asyncio.gather(*(open_training_page(s) for s in students))
-    peak, stop = [0.0], asyncio.Event()
+    peak, stop = [0.0, 0.0], asyncio.Event()
     sampler = asyncio.ensure_future(sample_rss(ports, peak, stop))
+    cpu0, runs0 = streamlit_cpu_seconds(server_pids(ports)), script_runs(students)
     start = time.perf_counter() + 0.5
     times = await asyncio.gather(*(train(s, start + 0.9 * i / max(n, 1), reruns) for i, s in enumerate(students)))
     makespan = max((s.finished_at for s in students if s.finished_at), default=float("nan")) - start
+    cpu = (streamlit_cpu_seconds(server_pids(ports)) - cpu0, script_runs(students) - runs0)
     stop.set()
     await sampler
     for s in students:
         _clear_timers(s)
         await s.ws.close()
-    return students, times, makespan, peak[0]
+    return students, times, makespan, tuple(peak), cpu
+
+
+def script_runs(students):
+    """(fragment runs, full runs) the students saw finish."""
+    return sum(s.fragment_runs_done for s in students), sum(s.full_runs_done for s in students)
+
+
+async def beside_big(url, ports, delay=5.0):
+    """A Quick demo pressed ``delay`` s after a student started H 2048 float64 full batch: its click -> finished."""
+    big, quick = Student(url), Student(url)
+    await open_training_page(big, BIG_QUERY)
+    for c in big.jar:  # the same worker (HAProxy's cookie): the worst case, both runs in one trainer process
+        if c.name == "MLPLAB_WORKER":
+            quick.jar.set_cookie(c)
+    await open_training_page(quick)
+    await send_rerun(big, widgets=[big.buttons["Train"][0]])
+    await pump(big, lambda s: any(TRAINING.search(t) for t in s.texts), RUN_TIMEOUT)
+    reader = asyncio.ensure_future(pump(big, lambda s: False, RUN_TIMEOUT * 10))  # keep reading its redraws
+    await asyncio.sleep(delay)
+    seconds = await train(quick, time.perf_counter(), 0)
+    reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
+    await send_rerun(big, widgets=[big.buttons["Stop"][0]])  # not left to train on into the next scenario
+    with contextlib.suppress(TimeoutError):
+        await pump(big, lambda s: any("stopped after" in t for t in s.texts), 60)
+    for s in (big, quick):
+        _clear_timers(s)
+        await s.ws.close()
+    return seconds
 
 
 def pct(values, q):
@@ -249,7 +323,7 @@ def pct(values, q):
     return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else float("nan")
 
 
-def report(n, students, times, makespan, peak, alone):
+def report(n, students, times, makespan, peak, cpu, alone):
     waits = [w for s in students for w in s.rerun_waits]
     print(f"\n{n} students: runs finished {sum(s.finished_at is not None for s in students)} / {n}; "
           f"exceptions {sum(len(s.exceptions) for s in students)}; workers {sorted({str(s.worker) for s in students})}")
@@ -259,7 +333,10 @@ def report(n, students, times, makespan, peak, alone):
     print(f"  rerun answered p50 {pct(waits, 0.5):.2f} s, p95 {pct(waits, 0.95):.2f} s, max {max(waits or [0]):.2f} s "
           f"({len(waits)} reruns)")
     print(f"  makespan {makespan:.2f} s = {makespan / (n * alone):.2f} x N x one run alone ({alone:.2f} s)")
-    print(f"  peak RSS of the server processes {peak:.0f} MiB")
+    print(f"  peak RSS of the server processes {peak[0]:.0f} MiB, peak PSS {peak[1]:.0f} MiB")
+    (seconds, (fragment_runs, full_runs)) = cpu
+    print(f"  Streamlit CPU {seconds:.2f} s for {fragment_runs} live redraws and {full_runs} full script runs: "
+          f"{1000 * seconds / max(1, fragment_runs + full_runs):.1f} ms a script run")
 
 
 def main(argv=None):
@@ -269,15 +346,20 @@ def main(argv=None):
     ap.add_argument("--reruns", type=int, default=3, help="reruns each student causes while training")
     ap.add_argument("--ports", type=int, nargs="*", help="ports of the server processes (default: the URL's "
                     "port and the 8 above it, as scripts/classroom.sh uses)")
+    ap.add_argument("--beside-big", action="store_true", help="also time a Quick demo beside H 2048 float64 full batch")
     args = ap.parse_args(argv)
     _check_loopback(args.url)
     if max(args.students) > MAX_STUDENTS:
         sys.exit(f"at most {MAX_STUDENTS} students")
     port = urllib.parse.urlparse(args.url).port or 80
     ports = args.ports or [port + i for i in range(9)]
-    alone_students, alone_times, _, _ = asyncio.run(classroom(args.url, 1, 0, ports))
+    alone_students, alone_times, *_ = asyncio.run(classroom(args.url, 1, 0, ports))
     alone = alone_times[0]
     print(f"one run alone: {alone:.2f} s (validation {final_accuracy(alone_students[0])})")
+    if args.beside_big:
+        beside = asyncio.run(beside_big(args.url, ports))
+        print(f"a Quick demo beside H 2048 float64 full batch: click -> finished {beside:.2f} s = "
+              f"{beside / alone:.2f} x its time alone")
     for n in args.students:
         report(n, *asyncio.run(classroom(args.url, n, args.reruns, ports)), alone)
     return 0

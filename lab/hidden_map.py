@@ -33,27 +33,51 @@ def fix_signs(axes):
     return axes * np.where(biggest < 0, -1.0, 1.0)[:, None]
 
 
+HUGE = 1e100  # activations beyond this (a model whose weights are near the float maximum) are scaled first
+
+
+def scale_for(h):
+    """A power of two that brings the finite activations of h within 2, if any exceeds ``HUGE``; else 1."""
+    finite = np.abs(h[np.isfinite(h)])
+    top = float(finite.max()) if finite.size else 0.0
+    return float(np.ldexp(1.0, np.frexp(top)[1] - 1)) if top > HUGE else 1.0  # top = m 2^e, m in [0.5, 1)
+
+
+def cleaned(h, scale):
+    """h / scale with NaN read as 0 and +-inf as the largest finite activation's sign (so the SVD converges)."""
+    h = np.asarray(h, float) / scale
+    finite = np.abs(h[np.isfinite(h)])
+    top = float(finite.max()) if finite.size else 1.0
+    return np.nan_to_num(h, nan=0.0, posinf=top, neginf=-top)
+
+
 @dataclass(frozen=True)
 class Pca:
-    mean: np.ndarray  # (H,) the fitted activations' mean
+    mean: np.ndarray  # (H,) the fitted activations' mean (of h / scale)
     axes: np.ndarray  # (2, H) the top two right singular vectors, rows, signs fixed
     explained: np.ndarray  # (2,) share of the variance along each axis
+    scale: float = 1.0  # activations are divided by this first (1 unless they are astronomically large)
 
     def project(self, h):
-        """(N, H) -> (N, 2) = (h - mean) axes^T."""
-        return (np.asarray(h, float) - self.mean) @ self.axes.T
+        """(N, H) -> (N, 2) = (h / scale - mean) axes^T."""
+        return (cleaned(h, self.scale) - self.mean) @ self.axes.T
 
 
 def fit_pca(h, components=2):
-    """PCA of the rows of h (N, H): centre, SVD, top ``components`` axes -> Pca."""
-    h = np.asarray(h, float)
+    """PCA of the rows of h (N, H): centre, SVD, top ``components`` axes -> Pca (no axes if the SVD fails)."""
+    scale = scale_for(np.asarray(h, float))
+    h = cleaned(h, scale)
     mean = h.mean(axis=0)
-    _, s, vt = np.linalg.svd(h - mean, full_matrices=False)
+    try:
+        _, s, vt = np.linalg.svd(h - mean, full_matrices=False)
+    except np.linalg.LinAlgError:
+        s, vt = np.zeros(0), np.zeros((0, h.shape[1]))
     total = float(np.sum(s ** 2))
-    explained = (s[:components] ** 2) / total if total > 0 else np.zeros(components)
+    explained = (s[:components] ** 2) / total if total > 0 else np.zeros(min(components, len(s)))
     axes = np.zeros((components, h.shape[1]))
     axes[: len(vt[:components])] = vt[:components]
-    return Pca(mean=mean, axes=fix_signs(axes), explained=np.pad(explained, (0, components - len(explained))))
+    return Pca(mean=mean, axes=fix_signs(axes), explained=np.pad(explained, (0, components - len(explained))),
+               scale=scale)
 
 
 def activations(params, x):
@@ -94,7 +118,7 @@ def hidden_map(snapshots, x, y, rows, reference=-1, progress=None):
         if progress is not None:
             progress((i + 1) / len(snapshots))
     ref_epoch, ref_h, _ = computed[reference]
-    pca = fit_pca(np.nan_to_num(ref_h))
-    frames = [MapFrame(epoch=int(e), xy=pca.project(np.nan_to_num(h)), predicted=pred, wrong=pred != true)
+    pca = fit_pca(ref_h)
+    frames = [MapFrame(epoch=int(e), xy=pca.project(h), predicted=pred, wrong=pred != true)
               for e, h, pred in computed]
     return HiddenMap(rows=rows, true=true, pca=pca, reference_epoch=int(ref_epoch), frames=frames)

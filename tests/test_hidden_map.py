@@ -66,3 +66,14 @@ def test_same_axes_across_snapshots_and_per_point_fields():
     assert not np.allclose(first.pca.axes, m.pca.axes)  # another reference, other axes
     with pytest.raises(IndexError):
         hm.hidden_map(snaps, s.x_valid, s.y_valid, rows, reference=9)
+
+
+def test_astronomical_or_infinite_activations_still_map():
+    rng = np.random.default_rng(3)
+    h = rng.normal(size=(30, 5)) * 1e300
+    h[0, 0], h[1, 1] = np.inf, np.nan
+    pca = hm.fit_pca(h)
+    assert pca.scale > 1e200 and np.all(np.isfinite(pca.axes)) and np.all(np.isfinite(pca.project(h)))
+    small = hm.fit_pca(h[2:] / pca.scale)  # the same points, scaled: the same axes
+    np.testing.assert_allclose(hm.fit_pca(h[2:]).axes, small.axes, atol=1e-10)
+    assert hm.fit_pca(np.zeros((4, 3))).explained.tolist() == [0, 0]

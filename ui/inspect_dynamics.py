@@ -161,10 +161,11 @@ def compute_landscape(model, split):
     valid = ls.sample_rows(split.x_valid, split.y_valid)
     bar, tick = _progress("Computing the loss landscape…")
     line = None
-    if snaps and snaps[0][0] == 0:
-        first = snaps[0][1].copy(model.params.w_h.dtype)
-        line = ls.line_losses(first, model.params, train, valid, progress=lambda f: tick(0.2 * f))
-    sl = ls.slice_losses(model.params, train, snapshots=snaps, progress=lambda f: tick(0.2 + 0.8 * f))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a model with huge weights: inf, drawn as gaps
+        if snaps and snaps[0][0] == 0:
+            first = snaps[0][1].copy(model.params.w_h.dtype)
+            line = ls.line_losses(first, model.params, train, valid, progress=lambda f: tick(0.2 * f))
+        sl = ls.slice_losses(model.params, train, snapshots=snaps, progress=lambda f: tick(0.2 + 0.8 * f))
     bar.empty()
     return {"line": line, "slice": sl, "rows": len(train[1])}
 

@@ -25,6 +25,7 @@ PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "sweep.py")
 
 @pytest.fixture
 def split(tmp_path, monkeypatch):
+    monkeypatch.setattr(sw, "CHUNK_SECONDS", 0.002)  # a step or so a script run: the tiny network would end in one
     rng = np.random.default_rng(0)
     labels = np.arange(400) % 10
     templates = (rng.random((10, 28, 28)) < 0.5) * 255
@@ -77,7 +78,11 @@ def test_a_sweep_of_six_rates_trains_and_goes_to_the_history(split):
     live = at.session_state[sw.LIVE]
     assert live is not None and live.sweep.runs == 6
     assert at.button(key="sweep_start").disabled and not at.button(key="sweep_stop").disabled
-    at.run()
+    for _ in range(100):  # until the first epoch's records are drawn
+        at.run()
+        if live.sweep.epoch >= 1:
+            break
+    assert at.session_state[sw.LIVE] is live and 1 <= live.sweep.epoch < 3
     live_curves = chart_runs(at)
     assert len(live_curves["Validation accuracy"]) == 6 and len(live_curves["Validation loss"]) == 6
     sweep_to_end(at)

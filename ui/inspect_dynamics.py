@@ -180,24 +180,28 @@ def line_chart(line):
         color=alt.Color("set:N", title=None, scale=alt.Scale(range=["#1f77b4", "#e8590c"])),
         tooltip=["set", alt.Tooltip("t:Q", format=".2f"), alt.Tooltip("loss:Q", format=".4f")],
     )
-    marks = pd.DataFrame({"t": [0.0, 1.0], "label": ["θ₀ (start)", "θ_T (trained)"]})
+    marks = pd.DataFrame({"t": [0.0, 1.0], "label": ["θ₀ start", "θ_T trained"], "align": ["left", "right"]})
     rules = alt.Chart(marks).mark_rule(strokeDash=[4, 4], color="#555").encode(x="t:Q")
-    text = alt.Chart(marks).mark_text(dy=-8, fontSize=13, align="left", dx=4, baseline="top").encode(
-        x="t:Q", y=alt.value(4), text="label:N")
+    text = alt.layer(*[alt.Chart(marks[marks["align"] == side]).mark_text(
+        fontSize=13, align=side, dx=4 if side == "left" else -4, baseline="top").encode(
+        x="t:Q", y=alt.value(4 if side == "left" else 22), text="label:N") for side in ("left", "right")])
     return (curves + rules + text).properties(height=320).configure_legend(orient="top", labelFontSize=14)
 
 
 def slice_chart(sl):
+    """Heat map of the slice's log10 loss (one cell a grid point), the path's snapshots in white, θ_T a red ring."""
     aa, bb = np.meshgrid(sl.a, sl.b)
+    half = (float(sl.a[1] - sl.a[0]) if len(sl.a) > 1 else 1.0) / 2
     loss = sl.loss.ravel()
-    data = pd.DataFrame({"a": aa.ravel(), "b": bb.ravel(), "loss": loss,
+    data = pd.DataFrame({"a": aa.ravel(), "b": bb.ravel(), "a0": aa.ravel() - half, "a1": aa.ravel() + half,
+                         "b0": bb.ravel() - half, "b1": bb.ravel() + half, "loss": loss,
                          "log10 loss": np.log10(np.clip(loss, 1e-6, None))})
-    step = float(sl.a[1] - sl.a[0]) if len(sl.a) > 1 else 1.0
+    edge = [float(sl.a[0] - half), float(sl.a[-1] + half)]
     heat = alt.Chart(data).mark_rect().encode(
-        x=alt.X("a:Q", bin=alt.Bin(step=step, anchor=float(sl.a[0] - step / 2)), title="along direction 1",
-                axis=alt.Axis(**AXIS)),
-        y=alt.Y("b:Q", bin=alt.Bin(step=step, anchor=float(sl.b[0] - step / 2)), title="along direction 2",
-                axis=alt.Axis(**AXIS)),
+        x=alt.X("a0:Q", title="along direction 1", scale=alt.Scale(domain=edge, nice=False), axis=alt.Axis(**AXIS)),
+        x2="a1:Q",
+        y=alt.Y("b0:Q", title="along direction 2", scale=alt.Scale(domain=edge, nice=False), axis=alt.Axis(**AXIS)),
+        y2="b1:Q",
         color=alt.Color("log10 loss:Q", scale=alt.Scale(scheme="viridis"), title="log₁₀ loss"),
         tooltip=[alt.Tooltip("a:Q", format=".2f"), alt.Tooltip("b:Q", format=".2f"),
                  alt.Tooltip("loss:Q", format=".4f")],
@@ -206,15 +210,14 @@ def slice_chart(sl):
     if len(sl.path):
         path = pd.DataFrame({"a": sl.path[:, 0], "b": sl.path[:, 1], "epoch": sl.path_epochs,
                              "order": range(len(sl.path))})
-        inside = path[(path["a"].abs() <= sl.a[-1]) & (path["b"].abs() <= sl.b[-1])]
-        line = alt.Chart(inside).mark_line(color="white", strokeWidth=2, point=alt.OverlayMarkDef(
-            color="white", size=50)).encode(x="a:Q", y="b:Q", order="order:Q",
-                                             tooltip=[alt.Tooltip("epoch:Q", title="snapshot epoch")])
-        layers.append(line)
+        inside = path[(path["a"].abs() <= edge[1]) & (path["b"].abs() <= edge[1])]
+        layers.append(alt.Chart(inside).mark_line(color="white", strokeWidth=2, point=alt.OverlayMarkDef(
+            color="white", size=40, stroke="black", strokeWidth=1)).encode(
+            x="a:Q", y="b:Q", order="order:Q", tooltip=[alt.Tooltip("epoch:Q", title="snapshot epoch")]))
     centre = alt.Chart(pd.DataFrame({"a": [0.0], "b": [0.0]})).mark_point(
-        shape="diamond", size=160, color="red", filled=True).encode(x="a:Q", y="b:Q")
+        shape="circle", size=220, color="red", strokeWidth=2.5, filled=False).encode(x="a:Q", y="b:Q")
     layers.append(centre)
-    return alt.layer(*layers).properties(height=420)
+    return alt.layer(*layers).properties(width="container", height=420)
 
 
 def landscape_section(model, split, data_key):
@@ -252,7 +255,7 @@ def _draw_landscape(result):
                        f"{line.train[np.argmin(abs(line.t - 1))]:.3f} at θ_T on {result['rows']:,} training letters "
                        "(log scale); beyond t = 1 the line leaves the trained weights the other way.")
     with c[1]:
-        st.markdown("**A 2-D slice around θ_T** (red diamond)")
+        st.markdown("**A 2-D slice around θ_T** (red ring)")
         st.altair_chart(slice_chart(sl), width="stretch")
         far = int(np.sum(np.max(np.abs(sl.path), axis=1) > sl.a[-1])) if len(sl.path) else 0
         path = (f"White: the {len(sl.path)} snapshots of the training path, projected onto the two directions "

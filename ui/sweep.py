@@ -17,7 +17,6 @@ import pandas as pd
 import streamlit as st
 
 from lab.budget import MemoryRefused, check_memory
-from lab.runs import describe
 from lab.settings import HIDDEN_RANGE, LR_GRID, MIN_BATCH, MOMENTUM_RANGE, SEED_RANGE
 from lab.sweep_run import SweepRun, estimate_sweep_bytes, final_rows
 from mlp.sweep import MAX_RATES, Sweep, log_grid
@@ -137,14 +136,15 @@ def settle():
 
 def controls(hyper, lrs):
     live = st.session_state.get(LIVE)
-    c = st.columns([1.2, 1, 3], vertical_alignment="center")
+    c = st.columns([1.5, 1.1, 3], vertical_alignment="center")
     c[0].button("Train sweep", type="primary", icon=":material/play_arrow:", key="sweep_start", width="stretch",
                 disabled=live is not None, on_click=_request, args=(hyper, lrs))
     c[1].button("Stop", icon=":material/stop:", key="sweep_stop", width="stretch", disabled=live is None,
                 on_click=_stop, help="End the sweep; every run keeps what it learned so far.")
     rates = ", ".join(f"{lr:.3g}" for lr in lrs)
-    c[2].caption(f"{len(lrs)} networks, learning rates {rates}: {describe(hyper)}, {hyper.epochs} epochs, "
-                 "all from the same first weights on the same mini-batches.")
+    c[2].caption(f"{len(lrs)} networks, learning rates {rates}; H {hyper.hidden}, momentum {hyper.momentum:g}, "
+                 f"batch {hyper.batch_size}, seed {hyper.seed}, {hyper.dtype}, {hyper.epochs} epochs: all from the "
+                 "same first weights on the same mini-batches.")
     notice = st.session_state.get(NOTICE)
     if notice:
         {"error": st.error, "success": st.success, "warning": st.warning}[notice[0]](notice[1])
@@ -169,7 +169,8 @@ def curves_spec(hypers, title, epochs):
                   "scale": {"domain": [1, max(epochs, 2)]}, "axis": {"tickMinStep": 1, "format": "d"}},
             "y": {"field": "value", "type": "quantitative", "title": title, "scale": {"zero": False}},
             "color": {"field": "run", "type": "nominal", "title": None, "sort": labels,
-                      "scale": {"domain": labels, "range": COLORS[: len(labels)]}, "legend": {"orient": "top"}},
+                      "scale": {"domain": labels, "range": COLORS[: len(labels)]},
+                      "legend": {"orient": "top", "columns": 3, "labelLimit": 90}},
             "tooltip": [{"field": "run", "type": "nominal"}, {"field": "epoch", "type": "quantitative"},
                         {"field": "value", "type": "quantitative", "format": ".4f", "title": title}],
         },

@@ -24,8 +24,8 @@ from lab import inspect_model as im
 
 VIEWS = {"weights": "the weights W", "change": "the change since the start W − W₀"}
 GRAD_SERIES = {"grad_w_h": "W_h", "grad_b_h": "b_h", "grad_w_o": "W_o", "grad_b_o": "b_o"}  # key -> legend
-RATIO_SERIES = {"ratio_w_h": "W_h (hidden)", "ratio_w_o": "W_o (output)"}
-SHARE_SERIES = {"dead_share": "dead (0 for every image)", "always_on_share": "always on (> 0 for every image)"}
+RATIO_SERIES = {"ratio_w_h": "W_h", "ratio_w_o": "W_o"}
+SHARE_SERIES = {"dead_share": "dead", "always_on_share": "always on"}  # h = 0 / h > 0 for every training image
 CHARTS = {  # chart -> (series of a health record, drawn on a log axis?)
     "gradient norm": (GRAD_SERIES, True),
     "update ratio": (RATIO_SERIES, True),

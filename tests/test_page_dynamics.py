@@ -92,21 +92,30 @@ def test_change_toggle_switches_between_w_and_w_minus_w0(snap_model):
     assert "to epoch 0" in shown_text(at)
 
 
+def shown_slider(at):
+    """The epoch slider on the page (the keyed one while Play is off, a disabled copy while it plays)."""
+    (slider,) = [s for s in at.get("select_slider") if s.label == "Weights after epoch"]
+    return slider
+
+
 def test_play_steps_through_the_snapshots_and_stops_at_the_end(snap_model):
     at = inspect_with(snap_model)
     at.button(key=keys.WG_PLAY).click().run()  # at the last epoch, Play starts again from the first
     assert not at.exception, at.exception
-    assert epoch_slider(at).value == 0 and at.session_state[keys.WG_PLAYING]
+    assert at.session_state[keys.WG_SHOWN] == 0 and at.session_state[keys.WG_PLAYING]
+    assert shown_slider(at).value == 0 and shown_slider(at).proto.disabled  # no stale browser value is a move
     assert at.button(key=keys.WG_PLAY).label == "Pause"
     seen = [0]
     for _ in range(4):
         time.sleep(PLAY_SECONDS)
         at.run()
         assert not at.exception, at.exception
-        seen.append(epoch_slider(at).value)
+        seen.append(shown_slider(at).value)
+        assert f"Unit #0 at epoch {seen[-1]}" in shown_text(at)
     assert seen[:3] == [0, 1, 3] and set(seen[3:]) == {3}
     assert not at.session_state[keys.WG_PLAYING]
     assert at.button(key=keys.WG_PLAY).label == "Play"
+    assert not shown_slider(at).proto.disabled and epoch_slider(at).value == 3
 
 
 def test_pause_stops_play(snap_model):
@@ -118,7 +127,7 @@ def test_pause_stops_play(snap_model):
     assert not at.session_state[keys.WG_PLAYING]
     time.sleep(PLAY_SECONDS)
     at.run()
-    assert epoch_slider(at).value == 0
+    assert epoch_slider(at).value == 0 and at.session_state[keys.WG_SHOWN] == 0
 
 
 def test_a_model_without_snapshots_keeps_the_plain_grid(snap_model):
@@ -200,7 +209,7 @@ def test_the_training_page_draws_the_gradient_health_row(tmp_path):
     assert any("Gradient health per epoch" in c.value for c in at.caption)
     rows = chart_rows(at, "Update ratio")
     lines = [r for r in rows if r.get("series")]
-    assert {r["series"] for r in lines} == {"W_h (hidden)", "W_o (output)"}
+    assert {r["series"] for r in lines} == {"W_h", "W_o"}
     want = {(r["epoch"], r["series"], r["value"]) for r in sn.health_rows(run.health, "update ratio")}
     assert {(r["epoch"], r["series"], r["value"]) for r in lines} == want  # the run's own numbers
     assert any(r.get("label") == "1e-3" and r["value"] == sn.RATIO_GUIDE for r in rows)  # the guide line

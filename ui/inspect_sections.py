@@ -173,34 +173,48 @@ def unit_detail(model, split, data_key, unit, tile, scale, at=None):
 def _play_or_pause(epochs):
     """on_click of Play / Pause: Play starts (from the first snapshot when at the last), Pause stops."""
     playing = not st.session_state.get(keys.WG_PLAYING, False)
-    if playing and st.session_state.get(keys.WG_EPOCH) == epochs[-1]:
-        st.session_state[keys.WG_EPOCH] = epochs[0]
+    if playing and st.session_state.get(keys.WG_SHOWN) == epochs[-1]:
+        st.session_state[keys.WG_SHOWN] = epochs[0]
     st.session_state[keys.WG_PLAYING] = playing
     st.session_state[keys.WG_PLAYED_AT] = time.monotonic()
 
 
-def _pause():
+def _slider_moved():
+    """on_change of the epoch slider (drawn only while Play is off): show that epoch."""
+    st.session_state[keys.WG_SHOWN] = st.session_state[keys.WG_EPOCH]
     st.session_state[keys.WG_PLAYING] = False
 
 
 def _play_step(snapshots, epochs):
-    """While playing, move the slider's value to the next kept epoch, at most once every PLAY_SECONDS.
+    """The epoch to show: while playing, the next kept one, at most once every PLAY_SECONDS and only once the
+    epoch shown was drawn to its end (on a busy server a timer tick can cut a fragment run short).
 
     At the last epoch Play ends (the next fragment run finds it off and drops the timer).
     """
-    if st.session_state.get(keys.WG_EPOCH) not in epochs:
-        st.session_state[keys.WG_EPOCH] = epochs[-1]
-    if not st.session_state.get(keys.WG_PLAYING):
-        return
+    if st.session_state.get(keys.WG_SHOWN) not in epochs:
+        st.session_state[keys.WG_SHOWN] = epochs[-1]
     now = time.monotonic()
-    if now - st.session_state.get(keys.WG_PLAYED_AT, 0.0) < PLAY_SECONDS * 0.8:
+    due = now - st.session_state.get(keys.WG_PLAYED_AT, 0.0) >= PLAY_SECONDS * 0.8
+    drawn = st.session_state.get(keys.WG_DRAWN) == st.session_state[keys.WG_SHOWN]  # not cut short by a tick
+    if st.session_state.get(keys.WG_PLAYING) and due and drawn:
+        st.session_state[keys.WG_PLAYED_AT] = now
+        after = sn.next_epoch(snapshots, st.session_state[keys.WG_SHOWN])
+        if after is not None:
+            st.session_state[keys.WG_SHOWN] = after
+        if after is None or after == epochs[-1]:
+            st.session_state[keys.WG_PLAYING] = False
+    return st.session_state[keys.WG_SHOWN]
+
+
+def epoch_slider(col, epochs, shown, playing):
+    """The epoch slider. While playing it is a disabled picture of the epoch shown, with no key: a value the
+    browser sends late (a rerun that a timer tick cut short) cannot then be taken for a move of the user's."""
+    label, tip = "Weights after epoch", "Epoch 0 is the random start; each snapshot is the weights at the end of it."
+    if playing:
+        col.select_slider(label, options=epochs, value=shown, disabled=True, help=tip)
         return
-    st.session_state[keys.WG_PLAYED_AT] = now
-    after = sn.next_epoch(snapshots, st.session_state[keys.WG_EPOCH])
-    if after is not None:
-        st.session_state[keys.WG_EPOCH] = after
-    if after is None or after == epochs[-1]:
-        st.session_state[keys.WG_PLAYING] = False
+    st.session_state[keys.WG_EPOCH] = shown
+    col.select_slider(label, options=epochs, key=keys.WG_EPOCH, on_change=_slider_moved, help=tip)
 
 
 def timeline(model, split, data_key, shown, mode, ranked):
@@ -217,17 +231,16 @@ def _timeline(model, split, data_key, shown, mode, ranked, every):
     epochs = sn.snapshot_epochs(snapshots)
     if bool(st.session_state.get(keys.WG_PLAYING)) != (every is not None):
         st.rerun()  # Play or Pause was pressed (or Play ended): the whole page again, to set or drop the timer
-    _play_step(snapshots, epochs)
+    epoch = _play_step(snapshots, epochs)
     playing = bool(st.session_state.get(keys.WG_PLAYING))
-    c1, c2, c3 = st.columns([4, 1.1, 2.2], vertical_alignment="bottom")
-    epoch = c1.select_slider("Weights after epoch", options=epochs, key=keys.WG_EPOCH, on_change=_pause,
-                             help="Epoch 0 is the random start; each snapshot is the weights at the end of that "
-                                  "epoch.")
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    epoch_slider(c1, epochs, epoch, playing)
     c2.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
               key=keys.WG_PLAY, on_click=_play_or_pause, args=(epochs,), width="stretch")
     st.session_state.setdefault(keys.WG_CHANGE, True)  # the learned part first: W alone is mostly its random start
-    view = "change" if c3.toggle("Change since the start (W − W₀)", key=keys.WG_CHANGE,
-                                 help="Off: the weights W themselves, the random start included.") else "weights"
+    view = "change" if st.toggle("Change since the start (W − W₀): what training added to the random start",
+                                 key=keys.WG_CHANGE, help="Off: the weights W themselves, their random start "
+                                 "included.") else "weights"
     st.caption(sn.kept_note(snapshots))
     tiles, scales = iv.snapshot_tiles(model.key, epoch, view, mode, tuple(int(u) for u in shown), snapshots)
     legend_scale = None if mode == "unit" else float(scales[0])
@@ -242,6 +255,7 @@ def _timeline(model, split, data_key, shown, mode, ranked, every):
                f"look pale. {ranked} (of the trained model).")
     at = (epoch, sn.snapshot_at(snapshots, epoch), f"{model.key}@{epoch}", view)
     grid(model, split, data_key, shown, tiles, scales, legend, caption, at)
+    st.session_state[keys.WG_DRAWN] = epoch
 
 
 # ----- mistakes ----------------------------------------------------------------------------------

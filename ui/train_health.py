@@ -15,7 +15,7 @@ import streamlit as st
 from lab import snapshots as sn
 from ui.keys import HEALTH_CACHE
 
-HEIGHT = 170
+HEIGHT = 130  # of the plot itself (autosize fit-x: the title, axes and legend come on top)
 COLOURS = {  # one colour per series, the validation/training blue and orange first
     "gradient norm": ["#1f77b4", "#9ecae1", "#ff7f0e", "#fdae6b"],
     "update ratio": ["#1f77b4", "#ff7f0e"],
@@ -64,8 +64,9 @@ def health_chart(health, chart, epochs=None):
         layers.append(alt.Chart(guide).mark_rule(strokeDash=[5, 4], color="#555555").encode(y="value:Q"))
         layers.append(alt.Chart(guide).mark_text(align="left", dx=4, dy=-7, color="#555555").encode(
             y="value:Q", text="label:N", x=alt.value(0)))
-    return alt.layer(*layers).properties(title=alt.Title(TITLES[chart], fontSize=13, anchor="start"), height=HEIGHT,
-                                         width="container")
+    return alt.layer(*layers).properties(
+        title=alt.Title(TITLES[chart], fontSize=13, anchor="start"), height=HEIGHT, width="container",
+        autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
 
 
 def health_specs(health, epochs=None):

@@ -1,0 +1,104 @@
+"""Real browser: watch it learn. Train the Quick demo, see its gradient-health row, then on the Inspection page
+play its weight snapshots (the epoch shown advances to the end) and switch to the change since the start
+W − W₀; and a run with learning rate 1 and momentum 0.99 whose ReLUs die, with the note that says so.
+Screenshots at 1280x800 and 1024x768 land in artifacts/screenshots/ (dynamics_*).
+"""
+
+import dataclasses
+import re
+from urllib.parse import urlencode
+
+import pytest
+from conftest import screenshot, wait_for_app, wait_for_layout, wait_for_text
+from playwright.sync_api import expect
+
+from lab.settings import hyper_to_query
+from mlp.train import PRESETS
+
+pytestmark = pytest.mark.e2e
+
+SIZES = {"1280x800": (1280, 800), "1024x768": (1024, 768)}
+WAIT = 30_000
+SHOWN = re.compile(r"Showing (the random start \(epoch 0\)|the weights after epoch (\d+)|the change of each unit's "
+                   r"weights from the random start \(epoch 0\) to epoch (\d+))")
+
+
+def shoot_all(page, name, anchor):
+    """Screenshots at both sizes with ``anchor`` at the top of the view, once the layout holds still."""
+    for label, size in SIZES.items():
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        wait_for_layout(page, size[0])
+        anchor.evaluate("e => e.scrollIntoView({block: 'start'})")
+        wait_for_layout(page, size[0])
+        screenshot(page, f"dynamics_{name}_{label}")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def train_with_link(page, app_url, hyper, ended):
+    """Open the Training page with ``hyper`` in its link, press Train and wait for ``ended`` (a regex) to show."""
+    page.goto(f"{app_url.rstrip('/')}/train?{urlencode(hyper_to_query(hyper))}")
+    wait_for_app(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text(ended).first.wait_for(timeout=180_000)
+    wait_for_app(page)
+
+
+def shown_epoch(match):
+    """The epoch a SHOWN match names."""
+    return 0 if match.group(1).startswith("the random start") else int(match.group(2) or match.group(3))
+
+
+def test_watch_the_quick_demo_learn(page, app_url):
+    quick = PRESETS["quick"]
+    train_with_link(page, app_url, quick, re.compile(r"Run \d+ finished"))
+    row = page.get_by_text("Gradient health per epoch")
+    expect(row).to_be_visible(timeout=WAIT)
+    wait_for_app(page)
+    charts = page.locator('[data-testid="stVegaLiteChart"]').count()
+    assert charts >= 6, charts  # the last run's loss and accuracy, the three health charts, the history's overlay
+    shoot_all(page, "train_health", page.get_by_text(re.compile(r"^Last run: run \d+")))
+
+    page.get_by_role("link", name="Inspection").click()
+    expect(page.get_by_text(f"784-{quick.hidden}-10 network trained in this session")).to_be_visible(timeout=WAIT)
+    wait_for_app(page)
+    kept = page.get_by_text(re.compile(r"^\d+ snapshots of the weights, at epochs 0, 1, 2, 3, 4, 5 \("))
+    expect(kept).to_be_visible(timeout=WAIT)
+    caption = page.get_by_text(SHOWN)
+    assert shown_epoch(wait_for_text(page, caption, SHOWN)) == quick.epochs
+
+    # Play: from the last epoch it starts again at 0 and steps through every snapshot to the end
+    page.get_by_role("button", name="Play").click()
+    wait_for_text(page, caption, lambda t: shown_epoch(SHOWN.search(t)) < quick.epochs)  # Play took the click
+    seen = []
+    for _ in range(200):
+        epoch = shown_epoch(wait_for_text(page, caption, SHOWN))
+        if not seen or seen[-1] != epoch:
+            seen.append(epoch)
+        if epoch == quick.epochs and len(seen) > 1:
+            break
+        page.wait_for_timeout(100)
+    # the epoch shown advances to the end (a busy machine's browser may draw two steps between two looks)
+    assert seen[0] < seen[1] < seen[-1] == quick.epochs and seen == sorted(seen), seen
+    expect(page.get_by_role("button", name="Play")).to_be_visible(timeout=WAIT)  # Play ended by itself
+    wait_for_app(page)
+
+    # the change since the start is shown first; the toggle shows the weights W themselves
+    assert "the change of each unit's weights" in caption.inner_text()
+    expect(page.get_by_text(f"Unit #0 at epoch {quick.epochs}: its change since the start W − W₀")).to_be_visible(
+        timeout=WAIT)
+    shoot_all(page, "snapshots_change", page.get_by_text("Order units by"))
+    shoot_all(page, "snapshots_change_detail", page.get_by_text("Look closer at unit"))
+    page.get_by_text("Change since the start (W − W₀)", exact=False).first.click()
+    wait_for_text(page, caption, f"Showing the weights after epoch {quick.epochs}")
+    expect(page.get_by_text(f"Unit #0 at epoch {quick.epochs}: its input weights")).to_be_visible(timeout=WAIT)
+    wait_for_app(page)
+    shoot_all(page, "snapshots_weights", page.get_by_text("Order units by"))
+
+
+def test_a_run_that_kills_its_relus_says_so(page, app_url):
+    hyper = dataclasses.replace(PRESETS["quick"], lr=1.0, momentum=0.99)
+    train_with_link(page, app_url, hyper, re.compile(r"Training stopped by itself"))
+    note = page.get_by_text(re.compile(r"The share of dead hidden units climbed from \d+% at epoch \d+ to \d+%"))
+    expect(note).to_be_visible(timeout=WAIT)
+    assert "learning rate 1, momentum 0.99" in note.inner_text()
+    shoot_all(page, "train_dead_units", page.get_by_text(re.compile(r"^Last run: run \d+")))

@@ -12,17 +12,41 @@ the press did nothing. The messages the browser sends on the websocket are count
 
 from __future__ import annotations
 
+import math
+import os
 import re
 
 import pytest
-from conftest import screenshot, wait_for_app, wait_for_layout, wait_for_text
+from conftest import screenshot, streamlit_server, wait_for_app, wait_for_layout, wait_for_text
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
+WAIT = 30_000  # ms for a rerun to show (a busy machine draws slowly)
 STEP = re.compile(r"Showing step (\d+) of (\d+)")
 MATH = [("softmax", "Softmax and cross-entropy"), ("backprop", "Backpropagation")]
 # Revealed steps are headings "<n>. <title>" (ui.reveal.Reveal.step): count them in the page's main block.
+# What a projector would cut: the page scrolling sideways, a LaTeX block or a chart wider than its box, a label
+# ellipsised (Streamlit truncates a button label in a column with "…" rather than wrap it).
+CUT_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const seen = (e) => e.checkVisibility({checkOpacity: true, visibilityProperty: true});
+  const cut = [];
+  main.querySelectorAll('*').forEach(e => {
+    if (getComputedStyle(e).textOverflow === 'ellipsis' && e.scrollWidth > e.clientWidth + 1 && seen(e))
+      cut.push('label: ' + e.innerText.slice(0, 40));
+  });
+  main.querySelectorAll('.katex-display').forEach(e => {
+    if (e.scrollWidth > e.clientWidth + 1) cut.push('latex: ' + e.innerText.slice(0, 40));
+  });
+  main.querySelectorAll('[data-testid="stVegaLiteChart"]').forEach(e => {
+    const box = e.closest('[data-testid="stColumn"], [data-testid="stMainBlockContainer"]').getBoundingClientRect();
+    const r = (e.querySelector('svg, canvas') || e).getBoundingClientRect();
+    if (r.left < box.left - 1 || r.right > box.right + 1) cut.push('chart: ' + [r.left, r.right, box.left, box.right]);
+  });
+  return {page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+          main: main.scrollWidth - main.clientWidth, cut: cut};
+}"""
 HEADINGS_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] :is(h3, h4)')]
   .filter(h => /^\\d+\\. /.test(h.innerText.trim())).length"""
 
@@ -36,7 +60,7 @@ def open_presenting(page, app_url, path, heading):
     page.goto(f"{app_url}/{path}?present=1")
     page.get_by_role("heading", name=heading).first.wait_for()
     wait_for_app(page)
-    expect(next_button(page)).to_be_enabled()
+    expect(next_button(page)).to_be_enabled(timeout=WAIT)
     page.locator('[data-testid="stSidebar"]').wait_for(state="hidden")
 
 
@@ -89,13 +113,14 @@ def test_arrow_keys_step_the_derivation(app_url, page, path, heading):
     sent = sent_frames(page)
     open_presenting(page, app_url, path, heading)
     total = wait_step(page, 1)
-    expect(back_button(page)).to_be_disabled()
+    expect(back_button(page)).to_be_disabled(timeout=WAIT)
     for n in (2, 3, 4):
         press_and_see(page, sent, "ArrowRight", n)
     press_and_see(page, sent, "ArrowLeft", 3)
     press_and_see(page, sent, "ArrowRight", 4)
     assert total >= 5
-    screenshot(page, f"present_{path}_steps_1024x768")
+    fourth = page.locator('[data-testid="stMain"] :is(h3, h4)').filter(has_text=re.compile(r"^4\. "))
+    screenshot_at(page, fourth, f"present_{path}_steps_1024x768")
 
 
 def test_arrow_keys_in_fields_sliders_and_radios_do_not_step(app_url, page):
@@ -123,11 +148,11 @@ def test_arrow_keys_in_fields_sliders_and_radios_do_not_step(app_url, page):
     scale = slider.get_attribute("aria-valuetext")
     slider.focus()
     page.keyboard.press("ArrowRight")
-    expect(slider).not_to_have_attribute("aria-valuetext", scale)
+    expect(slider).not_to_have_attribute("aria-valuetext", scale, timeout=WAIT)
     radio = page.get_by_role("radiogroup").first
     radio.get_by_role("radio").first.focus()
     page.keyboard.press("ArrowRight")
-    expect(radio.get_by_role("radio").nth(1)).to_be_checked()
+    expect(radio.get_by_role("radio").nth(1)).to_be_checked(timeout=WAIT)
     wait_for_app(page)
     barrier_back_to(page, 1)  # had any of those keys stepped, 'Back one step' would land on 2 or more
     page.get_by_role("heading", name="Softmax and cross-entropy").first.click()  # the focus back on the page
@@ -163,10 +188,51 @@ def test_one_press_is_one_step_after_reruns(app_url, page):
     sidebar.get_by_text("Presenter mode", exact=True).click()
     sidebar.wait_for(state="hidden")
     wait_for_app(page)
-    expect(next_button(page)).to_be_enabled()
+    expect(next_button(page)).to_be_enabled(timeout=WAIT)
     for want in (2, 3):
         press_and_see(page, sent, "ArrowRight", want)
     barrier_back_to(page, 2)  # exactly one step per press, proven after the server has seen every key
+
+
+def assert_nothing_cut(page, where):
+    found = page.evaluate(CUT_JS)
+    assert found == {"page": 0, "main": 0, "cut": []}, f"{where}: {found}"
+
+
+def screenshot_at(page, locator, name):
+    """A screenshot of the window (what the projector shows) with ``locator`` at its top."""
+    locator.evaluate("e => e.scrollIntoView({block: 'start'})")
+    return screenshot(page, name)
+
+
+@pytest.mark.parametrize(("path", "heading"), MATH)
+def test_math_pages_fit_the_projector(app_url, page, path, heading):
+    """Presenter mode at 1024x768, then normal mode at 1280x800 and 1024x768: at the first step (the prediction
+    box and the Reveal buttons drawn) and with every step shown, nothing is cut; screenshots of each."""
+    open_presenting(page, app_url, path, heading)
+    wait_for_layout(page, 1024)
+    assert_nothing_cut(page, "presenter 1024x768, step 1")
+    derivation = page.get_by_role("heading", name=re.compile("step by step")).first
+    screenshot_at(page, derivation, f"present_{path}_1024x768")
+    page.get_by_text("Show all steps", exact=True).click()
+    wait_for_text(page, page.get_by_text(STEP).first, r"Showing step (\d+) of \1\b")
+    wait_for_app(page)
+    wait_for_layout(page, 1024)
+    assert_nothing_cut(page, "presenter 1024x768, all steps")
+    page.get_by_role("button", name="Leave presenter mode").click()
+    page.locator('[data-testid="stSidebar"]').wait_for(state="visible")
+    wait_for_app(page)
+    for width, height in ((1280, 800), (1024, 768)):
+        page.set_viewport_size({"width": width, "height": height})
+        wait_for_layout(page, width)
+        assert_nothing_cut(page, f"normal {width}x{height}, all steps")
+    page.get_by_text("Show all steps", exact=True).click()
+    wait_step(page, 1)
+    wait_for_app(page)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    wait_for_layout(page, 1280)
+    assert_nothing_cut(page, "normal 1280x800, step 1")
+    screenshot_at(page, derivation, f"normal_{path}_1280x800")
 
 
 def test_presenter_mode_hides_the_sidebar_and_offers_the_way_back(app_url, page):
@@ -192,4 +258,61 @@ def test_presenter_mode_training_page_cuts_no_label(app_url, page):
         assert "…" not in text and name in text, text
     full = page.get_by_text("Full batch", exact=True)
     assert full.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+    assert_nothing_cut(page, "Training, presenter 1024x768")
     screenshot(page, "present_train_1024x768")
+
+
+@pytest.fixture(scope="module")
+def board_url(tmp_path_factory):
+    """A server of its own on a class database of its own, with one experiment and six students' runs, posted
+    through the store as the Training page posts them. The curves are made up (a board to look at, not a result)."""
+    from lab.class_store import Store
+
+    folder = tmp_path_factory.mktemp("board")
+    url = f"sqlite:///{folder / 'class.sqlite'}"
+    store = Store.open(url)
+    exp, key = store.create_experiment("Which learning rate?", "Each of you trains with another learning rate: "
+                                       "what do the curves say?", {"hidden": 64, "epochs": 8}, "lr")
+    for i, lr in enumerate((0.003, 0.01, 0.03, 0.1, 0.3, 3.0)):
+        _, token = store.join(f"Student {chr(65 + i)}")
+        end = 0.12 if lr > 1 else 0.93 - 0.08 * abs(math.log10(lr / 0.1))
+        curve = [end * (1 - math.exp(-(e + 1) * min(lr, 1) * 8)) for e in range(8)]
+        store.post_run(token, {"uid": f"run-{i}", "status": "diverged" if lr > 1 else "finished",
+                               "hyper": {"lr": lr, "hidden": 64, "epochs": 8},
+                               "history": [{"epoch": e + 1, "valid_acc": v} for e, v in enumerate(curve)],
+                               "valid_acc": curve[-1], "train_acc": curve[-1] + 0.02, "test_acc": curve[-1] - 0.01,
+                               "weights": None}, exp.code)
+    old = os.environ.get("MLP_LAB_DATABASE_URL")
+    os.environ["MLP_LAB_DATABASE_URL"] = url
+    try:
+        with streamlit_server(folder / "server.log") as served:
+            yield served, exp.code, key
+    finally:
+        os.environ.pop("MLP_LAB_DATABASE_URL") if old is None else os.environ.update(MLP_LAB_DATABASE_URL=old)
+
+
+def test_class_board_fits_the_projector(board_url, page):
+    """The teacher's board in presenter mode at 1024x768 and in normal mode at 1280x800: nothing cut."""
+    url, code, key = board_url
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(url)
+    wait_for_app(page)
+    page.goto(f"{url}/class?class={code}&teacher={key}&present=1")
+    page.get_by_role("heading", name="Which learning rate?").wait_for()
+    page.locator('[data-testid="stSidebar"]').wait_for(state="hidden")
+    counts = page.get_by_test_id("stMetric")
+    expect(counts.filter(has_text="Runs").get_by_test_id("stMetricValue")).to_have_text("6", timeout=WAIT)
+    charts = page.locator('[data-testid="stVegaLiteChart"] :is(svg.marks, canvas)')
+    expect(charts).to_have_count(2, timeout=WAIT)
+    wait_for_app(page)
+    wait_for_layout(page, 1024)
+    assert_nothing_cut(page, "board, presenter 1024x768")
+    screenshot_at(page, counts.first, "present_class_board_1024x768")
+    screenshot_at(page, page.get_by_test_id("stDataFrame").first, "present_class_board_table_1024x768")
+    page.get_by_role("button", name="Leave presenter mode").click()
+    page.locator('[data-testid="stSidebar"]').wait_for(state="visible")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    wait_for_app(page)
+    wait_for_layout(page, 1280)
+    assert_nothing_cut(page, "board, normal 1280x800")
+    screenshot_at(page, counts.first, "normal_class_board_1280x800")

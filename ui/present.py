@@ -21,11 +21,21 @@ CSS = """
 }
 html { font-size: 21px; }
 .stMainBlockContainer { max-width: 100% !important; padding: 1.2rem 1.6rem 3rem 1.6rem !important; }
-[data-testid="stMetricValue"] { font-size: 2.6rem !important; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] p { font-size: 2.6rem !important; line-height: 1.2; }
 [data-testid="stMetricLabel"] p { font-size: 1.1rem !important; }
+/* Charts draw their text in px: zoomed by 1.25, laid out at 80 % of their box so that they still fill it */
+[data-testid="stVegaLiteChart"] { zoom: 1.25; width: 80% !important; }
 .katex { font-size: 1.25em !important; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.05rem; }
 h1 { font-size: 2.3rem !important; }
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 0.95rem !important; }
+[data-testid="stMain"] input, [data-testid="stMain"] textarea { font-size: 1rem !important; }
+[data-testid="stSliderThumbValue"], [data-testid="stSliderThumbValue"] p { font-size: 1rem !important; }
+/* A label too wide for its button wraps onto a second line instead of ending in "…" */
+[data-testid="stMain"] button { height: auto !important; }
+[data-testid="stMain"] button *:not([data-testid="stIconMaterial"]) {
+  white-space: normal !important; text-overflow: clip !important; overflow: visible !important;
+}
 </style>
 """
 

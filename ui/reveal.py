@@ -60,15 +60,16 @@ class Reveal:
         st.session_state[f"{key}_all"] = False
 
     def controls(self):
-        """The 'Show all steps' toggle and a 'Start over' button, in one row, plus where we are and the score."""
-        left, mid, back, right = st.columns([1.7, 1.5, 1.7, 2.6], vertical_alignment="center")
+        """The 'Show all steps' toggle, 'Start over' and 'Back one step' in one row (room for the ← key's badge in
+        presenter mode, and whole labels beside the sidebar at 1024 px), then where we are and the score."""
+        left, mid, back = st.columns([1.6, 1.4, 2.0], vertical_alignment="center")
         left.toggle("Show all steps", key=f"{self.key}_all")
         mid.button("Start over", key=f"{self.key}_reset", on_click=self.reset, icon=":material/restart_alt:")
         back.button("Back one step", key=f"{self.key}_back", on_click=self._back, icon=":material/arrow_upward:",
                     disabled=self.shown <= self.first or st.session_state[f"{self.key}_all"],
                     help="Hide the last step shown (in presenter mode: the ← key).",
                     shortcut="Left" if presenting() else None)
-        right.caption(f"Showing step {self.shown} of {len(self.titles)}. " + score_caption())
+        st.caption(f"Showing step {self.shown} of {len(self.titles)}. " + score_caption())
 
     def step(self, i, title, *lines, note=None, chart=None, level=3):
         """Draw step i if it is revealed: a heading 'i+1. title' (markdown level ``level``), the verdict of the

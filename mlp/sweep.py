@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import network
+from . import health, network
 from .network import Params
 from .train import (
     RECORD_KEYS,
@@ -70,7 +70,8 @@ class Sweep:
     ``step(max_batches)`` does up to ``max_batches`` mini-batch updates of every live network (None: to
     the end of the epoch) and returns ``{r: record}`` when the call completes an epoch, else None.
     ``histories[r]``: run r's records; ``reasons[r]``: why run r stopped (None while it learns);
-    ``hypers[r]``: run r's Hyper (``hyper`` with lr = ``lrs[r]``).
+    ``hypers[r]``: run r's Hyper (``hyper`` with lr = ``lrs[r]``); ``snapshots[r]``: its weights at the epochs
+    a ``Trainer`` keeps (``mlp.health.snapshot_epochs``), float32. (No gradient health is measured.)
     """
 
     def __init__(self, x_train, y_train, x_valid, y_valid, hyper, lrs, n_data=None):
@@ -90,6 +91,9 @@ class Sweep:
         self.histories = [[] for _ in range(r)]
         self.reasons = [None] * r
         self.final_params = [None] * r  # the weights of a run taken out of the stack
+        self.snapshot_plan = set(health.snapshot_epochs(hyper.epochs, health.snapshot_count(first.sizes)))
+        start = first.copy(np.float32)  # the same first weights for every run: one array
+        self.snapshots = [[(0, start)] for _ in range(r)]  # (epoch, Params float32), as Trainer.snapshots
         self.batch_rng = np.random.default_rng(hyper.seed)
         self.order, self.position, self.epoch_metrics, self.epoch_seconds = np.zeros(0, np.intp), 0, None, 0.0
         self._buffers = {}
@@ -186,6 +190,8 @@ class Sweep:
             record = dict(zip(RECORD_KEYS, (len(self.histories[r]) + 1, *self.epoch_metrics[slot], seconds)))
             self.histories[r].append(record)
             out[r] = record
+            if record["epoch"] in self.snapshot_plan:
+                self.snapshots[r].append((record["epoch"], unstack(self.params, slot).copy(np.float32)))
         self.position, self.epoch_seconds, self.epoch_metrics = 0, 0.0, None
         self._stop_runs()
         return out
@@ -217,6 +223,14 @@ class Sweep:
         if r in self.slots:
             return unstack(self.params, self.slots.index(r))
         return self.final_params[r].copy()
+
+    def snapshots_with_last(self, r):
+        """Run r's snapshots, plus its current weights if the last snapshot is older (a run that ended early)."""
+        snaps = list(self.snapshots[r])
+        at = len(self.histories[r])
+        if snaps[-1][0] == at and not (r in self.slots and self.position):
+            return snaps
+        return [*snaps, (at, self.params_of(r).copy(np.float32))]
 
     def evaluate(self, r):
         """(train loss, train acc, valid loss, valid acc) of run r's current weights."""

@@ -51,6 +51,10 @@ def test_each_curve_equals_a_separate_run(dtype, tol, batch):
         for name in network.PARAM_NAMES:
             np.testing.assert_allclose(getattr(final, name), getattr(t.params, name), atol=tol * 10, rtol=tol * 10)
         assert sweep.evaluate(r) == pytest.approx(t.evaluate(), abs=tol, rel=tol)
+        mine, theirs = sweep.snapshots_with_last(r), t.snapshots_with_last()
+        assert [e for e, _ in mine] == [e for e, _ in theirs]
+        for (_, a), (_, b) in zip(mine, theirs):
+            np.testing.assert_allclose(a.w_h, b.w_h, atol=1e-3, rtol=1e-3)
     # the curves differ from one learning rate to the next: the test compares different runs
     assert len({round(sweep.histories[r][-1]["train_loss"], 6) for r in range(len(lrs))}) == len(lrs)
 
@@ -130,6 +134,8 @@ def test_sweep_run_advances_pauses_and_records():
     assert records[0].history == run.histories[0] and len(records[0].history) == 3
     assert records[1].final["valid_acc"] == pytest.approx(run.sweep.evaluate(1)[3])
     assert 0 <= records[1].test_acc <= 1 and isinstance(records[1].params, Params)
+    assert [e for e, _ in records[0].snapshots] == [0, 1, 2, 3]
+    assert records[2].snapshots[-1][0] == len(records[2].history)  # the diverged run's last weights
 
 
 def test_sweep_run_stop_keeps_what_was_learned():

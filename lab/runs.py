@@ -158,6 +158,11 @@ class LiveRun:
         self.lock = threading.RLock()  # for callers that use the run from several threads (the training page)
         self.interrupt = threading.Event()  # set by another thread: ``advance`` returns after its current step
         self.record = None  # the RunRecord, built by the call that ends the run (see ``final_record``)
+        # an owner that evaluates the final weights itself in bounded pieces (lab.train_worker) sets
+        # defer_record, then final_figures = (train loss, train acc, valid loss, valid acc, test acc or None)
+        # and calls final_record()
+        self.defer_record = False
+        self.final_figures = None
 
     @property
     def hyper(self):
@@ -210,11 +215,12 @@ class LiveRun:
         self.mode = "stepping"
 
     def stop(self):
-        """End the run where it stands; builds ``record``."""
+        """End the run where it stands; builds ``record`` (unless ``defer_record``)."""
         with self.lock:
             self._account()
             self.stopped, self._active_since = True, None
-            self.final_record()
+            if not self.defer_record:
+                self.final_record()
 
     def final_record(self):
         """Build ``record`` if the run has ended and it is not built yet; return it (None while running)."""
@@ -251,7 +257,8 @@ class LiveRun:
             self._account()
             if not self.active:
                 self._active_since = None
-            self.final_record()
+            if not self.defer_record:
+                self.final_record()
             return new
 
     def _chunk(self, budget):
@@ -305,10 +312,10 @@ class LiveRun:
     def to_record(self):
         """The RunRecord of this run as it stands (final weights evaluated; test accuracy if a split is known)."""
         t = self.trainer
-        tl, ta, vl, va = t.evaluate()
+        tl, ta, vl, va = t.evaluate() if self.final_figures is None else self.final_figures[:4]
         params = t.params
-        test_acc = None
-        if self.split is not None and len(self.split.y_test):
+        test_acc = None if self.final_figures is None else self.final_figures[4]
+        if self.final_figures is None and self.split is not None and len(self.split.y_test):
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 test_acc = accuracy(self.split.y_test, predict(params, self.split.x_test))
         status = "diverged" if self.reason else ("finished" if t.done else "stopped")

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import weakref
 from collections import deque
 from multiprocessing import shared_memory
@@ -375,7 +376,11 @@ class TrainService:
                     self.send(("forget", job_id))
                     self._drop(job_id)
                 if conn.poll(POLL):
-                    self._dispatch(conn.recv())
+                    message = conn.recv()
+                    try:
+                        self._dispatch(message)
+                    except Exception:  # a bad message must not stop every later update
+                        traceback.print_exc()
         except (EOFError, OSError):
             pass
         self._child_died(proc)

@@ -90,6 +90,7 @@ class RunJob:
         self.spec, self.data = spec, data
         self.mode = spec.get("mode", "running")
         self.live = None  # the LiveRun once admitted
+        self._final = None  # the final evaluation's progress (``_finish``)
         self.stopped = False
         self.sent = self.sent_health = 0  # history and health records already sent
         self.seq = 0  # the last command's number (the proxy trusts a status's mode only once it echoes its own)
@@ -113,16 +114,20 @@ class RunJob:
                           n_data=d.ref["n_data"], stacked=stacked, block_rows=blocks)
         self.live = LiveRun(trainer, self.spec["run_id"], self.spec["data_name"], split=TestRows(d), mode=self.mode)
         self.live.GAP_LIMIT = math.inf  # waiting for a turn is part of the run's time here
+        self.live.defer_record = True  # the final weights are evaluated in slices too (``_finish``)
 
     @property
     def finished(self):
-        return self.stopped or (self.live is not None and self.live.finished)
+        """Ended, with its record built (an admitted run's final evaluation done)."""
+        if self.live is not None:
+            return self.live.record is not None
+        return self.stopped
 
     @property
     def active(self):
-        """Runnable: admitted or not, running or stepping and not finished."""
+        """Runnable: running or stepping and not finished, or ended and its final weights not evaluated yet."""
         if self.live is not None:
-            return self.live.active
+            return self.live.active or (self.live.finished and self.live.record is None)
         return self.mode in ("running", "stepping") and not self.stopped
 
     def command(self, name):
@@ -133,7 +138,43 @@ class RunJob:
         {"pause": self.live.pause, "resume": self.live.resume, "step": self.live.step, "stop": self.live.stop}[name]()
 
     def advance(self, seconds):
+        if self.live.finished:
+            return self._finish(seconds)
         return self.live.advance(seconds)
+
+    def _finish(self, seconds, clock=time.perf_counter):
+        """Evaluate the final weights for the record in row blocks (then the test rows in pieces) for ``seconds``.
+
+        The same sums as ``mlp.train.Engine.evaluate`` (its blocks without an update), spread over
+        slices, so the end of a large run does not hold the trainer for a whole forward pass.
+        """
+        import numpy as np
+
+        from mlp.network import predict
+
+        engine, start = self.live.trainer.engine, clock()
+        if self._final is None:
+            self._final = {"block": 0, "test": 0, "correct": 0, "saved": getattr(engine, "sums", None)}
+            engine.begin_epoch()
+        f, test = self._final, self.live.split
+        (t0, t1), (v0, v1) = engine.blocks[0]
+        rows = max(64, t1 - t0 + v1 - v0)  # test rows in pieces of a block's size
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            while clock() - start < seconds:
+                if f["block"] < len(engine.blocks):
+                    engine.block(f["block"], backprop=False)
+                    f["block"] += 1
+                elif f["test"] < len(test.y_test):
+                    a, b = f["test"], min(f["test"] + rows, len(test.y_test))
+                    f["correct"] += int(np.sum(predict(engine.params, test.x_test[a:b]) == test.y_test[a:b]))
+                    f["test"] = b
+                else:
+                    metrics, engine.sums = engine.epoch_metrics(), f["saved"]
+                    test_acc = f["correct"] / len(test.y_test) if len(test.y_test) else None
+                    self.live.final_figures = (*metrics, test_acc)
+                    self.live.final_record()
+                    break
+        return []
 
     def status(self):
         """What changed for the proxy: new epoch records, position, mode, time and estimate."""

@@ -150,6 +150,9 @@ def shoot(page, name, anchor=None):
     page.set_viewport_size({"width": 1280, "height": 800})
 
 
+AT_LEAST_TWO_CHARTS = "document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]').length >= 2"
+
+
 def test_train_pause_compare_download_load(page, app_url, tmp_path):
     open_training(page, app_url)
     page.get_by_role("button", name="Quick demo").click()
@@ -161,7 +164,7 @@ def test_train_pause_compare_download_load(page, app_url, tmp_path):
 
     # the curves grow: the epoch count rises and two charts are drawn
     first = wait_epochs(page, 2)
-    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2)
+    page.wait_for_function(AT_LEAST_TWO_CHARTS, timeout=30_000)  # the curves (and the gradient-health row)
     wait_epochs(page, first + 2)
     # the figures follow the progress bar: the live "Epochs done" metric has moved on too
     page.wait_for_function(EPOCHS_METRIC_AT_LEAST, arg=first + 2, timeout=30_000)
@@ -172,7 +175,7 @@ def test_train_pause_compare_download_load(page, app_url, tmp_path):
     paused_at = epochs_shown(page)
     page.wait_for_timeout(3000)
     assert epochs_shown(page) == paused_at, "an epoch was added while paused"
-    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2)  # curves stay
+    page.wait_for_function(AT_LEAST_TWO_CHARTS, timeout=10_000)  # curves stay
     shoot(page, "paused")
 
     page.get_by_role("button", name="Resume").click()
@@ -316,8 +319,8 @@ def test_four_sessions_train_at_once(browser, app_url):
                                        f"&batch={h.batch_size}&seed={h.seed}")
         for pg in pages:
             pg.get_by_role("button", name="Train", exact=True).click()
-        for pg in pages:
-            expect(pg.get_by_text("Run 1 finished")).to_be_visible(timeout=180_000)
+        for pg in pages:  # a loaded machine starves the trainer process (nice 10): generous timeout
+            expect(pg.get_by_text("Run 1 finished")).to_be_visible(timeout=400_000)
             wait_for_app(pg)
         shown = [float(metric_value(pg, "Validation accuracy")) for pg in pages]
         for pg in pages:  # one run each: nothing leaked between sessions

@@ -54,7 +54,7 @@ from ui.train_settings import hyper_from_widgets
 CHUNK_SECONDS = 0.7  # training per fragment run: a click waits at most this long; the curves redraw about every second
 RUN_EVERY = 0.4  # the fragment's rerun interval while a run is active (runs queue, so chunks go back to back)
 LOCK_WAIT = 0.5  # seconds a session waits for its training turn before it just redraws
-REMOTE_EVERY = 0.5  # the live view's redraw interval while the trainer child trains its run
+REMOTE_EVERY = 1.0  # the live view's redraw interval while the trainer child trains its run (CPU: see bench)
 WAIT_EVERY = 1.5  # ... while its run waits for memory (a waiting session is not redrawn several times a second)
 _TRAIN_TURN = threading.Lock()  # one training chunk at a time in this server process (see advance)
 

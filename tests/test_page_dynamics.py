@@ -14,7 +14,7 @@ from mlp.model_io import Model
 from mlp.network import init_params
 from mlp.train import Hyper
 from ui import keys
-from ui.inspect_sections import GRID_PAGE, PLAY_SECONDS
+from ui.inspect_sections import GRID_PAGE, LATE_SECONDS, PLAY_SECONDS
 from ui.session import MODEL_KEY, CurrentModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,9 +93,8 @@ def test_change_toggle_switches_between_w_and_w_minus_w0(snap_model):
 
 
 def shown_slider(at):
-    """The epoch slider on the page (the keyed one while Play is off, a disabled copy while it plays)."""
-    (slider,) = [s for s in at.get("select_slider") if s.label == "Weights after epoch"]
-    return slider
+    """The epoch slider on the page (disabled while Play plays)."""
+    return epoch_slider(at)
 
 
 def test_play_steps_through_the_snapshots_and_stops_at_the_end(snap_model):
@@ -116,6 +115,32 @@ def test_play_steps_through_the_snapshots_and_stops_at_the_end(snap_model):
     assert not at.session_state[keys.WG_PLAYING]
     assert at.button(key=keys.WG_PLAY).label == "Play"
     assert not shown_slider(at).proto.disabled and epoch_slider(at).value == 3
+
+
+
+def test_a_late_slider_value_while_playing_is_not_a_move(snap_model):
+    at = inspect_with(snap_model)
+    at.button(key=keys.WG_PLAY).click().run()
+    assert at.session_state[keys.WG_PLAYING] and at.session_state[keys.WG_SHOWN] == 0
+    late = epoch_slider(at)
+    late.proto.disabled = False  # AppTest refuses to move a disabled widget; a browser's late value is no move either
+    late.set_value(3).run()
+    assert at.session_state[keys.WG_PLAYING] and at.session_state[keys.WG_SHOWN] in (0, 1)
+    assert epoch_slider(at).value == at.session_state[keys.WG_SHOWN]
+
+
+def test_a_late_slider_value_just_after_play_ended_is_not_a_move(snap_model):
+    at = inspect_with(snap_model)
+    at.button(key=keys.WG_PLAY).click().run()
+    for _ in range(3):
+        time.sleep(PLAY_SECONDS)
+        at.run()
+    assert not at.session_state[keys.WG_PLAYING] and at.session_state[keys.WG_SHOWN] == 3
+    epoch_slider(at).set_value(1).run()  # the frame before the last, sent late by the browser
+    assert at.session_state[keys.WG_SHOWN] == 3 and epoch_slider(at).value == 3
+    time.sleep(LATE_SECONDS)
+    epoch_slider(at).set_value(1).run()  # a move of the user's
+    assert at.session_state[keys.WG_SHOWN] == 1 and "Unit #0 at epoch 1" in shown_text(at)
 
 
 def test_pause_stops_play(snap_model):

@@ -27,6 +27,7 @@ BIG_ZOOM = 7  # the selected unit: 196 px
 LETTER_ZOOM = 4  # letters in galleries: 112 px
 CELL_SHOWN = 24  # letters shown for a confusion-matrix cell
 PLAY_SECONDS = 0.8  # Play shows the next weight snapshot every this many seconds
+LATE_SECONDS = 2.0  # a slider value the browser sends this soon after Play's last step is a late one, not a move
 # Captions under images legible on a projector; the page's own CSS, gone when another page is shown.
 # Pixel images the browser has to shrink on a narrow screen stay crisp (nearest neighbour) too; images whose
 # alt text starts with "Smooth" (colour-scale legends with text, photo previews) are scaled smoothly.
@@ -180,9 +181,12 @@ def _play_or_pause(epochs):
 
 
 def _slider_moved():
-    """on_change of the epoch slider (drawn only while Play is off): show that epoch."""
-    st.session_state[keys.WG_SHOWN] = st.session_state[keys.WG_EPOCH]
-    st.session_state[keys.WG_PLAYING] = False
+    """on_change of the epoch slider: show the epoch it was moved to. While playing, and for LATE_SECONDS after
+    Play's last step, a change is a late value from the browser (of a frame a timer tick cut short), not a move
+    (the slider is disabled while playing): ignored."""
+    since = time.monotonic() - st.session_state.get(keys.WG_PLAYED_AT, float("-inf"))
+    if not st.session_state.get(keys.WG_PLAYING) and since >= LATE_SECONDS:
+        st.session_state[keys.WG_SHOWN] = st.session_state[keys.WG_EPOCH]
 
 
 def _play_step(snapshots, epochs):
@@ -207,14 +211,11 @@ def _play_step(snapshots, epochs):
 
 
 def epoch_slider(col, epochs, shown, playing):
-    """The epoch slider. While playing it is a disabled picture of the epoch shown, with no key: a value the
-    browser sends late (a rerun that a timer tick cut short) cannot then be taken for a move of the user's."""
-    label, tip = "Weights after epoch", "Epoch 0 is the random start; each snapshot is the weights at the end of it."
-    if playing:
-        col.select_slider(label, options=epochs, value=shown, disabled=True, help=tip)
-        return
+    """The epoch slider, set to the epoch shown at every run (Play moves it), disabled while playing."""
     st.session_state[keys.WG_EPOCH] = shown
-    col.select_slider(label, options=epochs, key=keys.WG_EPOCH, on_change=_slider_moved, help=tip)
+    col.select_slider("Weights after epoch", options=epochs, key=keys.WG_EPOCH, on_change=_slider_moved,
+                      disabled=playing, help="Epoch 0 is the random start; each snapshot is the weights at the end "
+                                             "of it. Pause Play to move it.")
 
 
 def timeline(model, split, data_key, shown, mode, ranked):

@@ -2,7 +2,9 @@
 
 No sidebar, and a button back; → and ← step the math pages' derivations (Streamlit's own button shortcuts, bound
 only in presenter mode) and do nothing while the keyboard is in a field, a slider or a radio group; one press is
-one step however often the page has rerun; the Training page's buttons and labels are not cut at 1024x768.
+one step however often the page has rerun. Nothing is cut (no sideways scroll, no LaTeX or chart wider than its
+box, no label ending in "…") on the math pages in both modes, on the Class page's board and on the Training page;
+screenshots of each go to artifacts/screenshots/ (present_*, normal_*).
 
 Nothing here waits a fixed time as proof. A press is proven to have stepped by the caption and the step headings
 it must change; a press is proven NOT to have stepped with a barrier: a later action with a known effect (a click
@@ -25,7 +27,6 @@ pytestmark = pytest.mark.e2e
 WAIT = 30_000  # ms for a rerun to show (a busy machine draws slowly)
 STEP = re.compile(r"Showing step (\d+) of (\d+)")
 MATH = [("softmax", "Softmax and cross-entropy"), ("backprop", "Backpropagation")]
-# Revealed steps are headings "<n>. <title>" (ui.reveal.Reveal.step): count them in the page's main block.
 # What a projector would cut: the page scrolling sideways, a LaTeX block or a chart wider than its box, a label
 # ellipsised (Streamlit truncates a button label in a column with "…" rather than wrap it).
 CUT_JS = """() => {
@@ -47,6 +48,7 @@ CUT_JS = """() => {
   return {page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
           main: main.scrollWidth - main.clientWidth, cut: cut};
 }"""
+# Revealed steps are headings "<n>. <title>" (ui.reveal.Reveal.step): count them in the page's main block.
 HEADINGS_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] :is(h3, h4)')]
   .filter(h => /^\\d+\\. /.test(h.innerText.trim())).length"""
 
@@ -84,10 +86,6 @@ def wait_step(page, n):
     total = int(wait_for_text(page, page.get_by_text(STEP).first, rf"Showing step {n} of (\d+)").group(1))
     page.wait_for_function(f"() => ({HEADINGS_JS})() === {n}")
     return total
-
-
-def shown(page):
-    return int(STEP.search(page.get_by_text(STEP).first.inner_text()).group(1))
 
 
 def press_and_see(page, sent, key, want):

@@ -111,6 +111,40 @@ def test_the_run_estimate_covers_what_the_trainer_allocates(hyper):
     assert peak <= estimate <= 3 * peak, (peak, estimate)
 
 
+@pytest.mark.parametrize("hyper", [
+    Hyper(hidden=256, lr=0.1, epochs=2, batch_size=128, dtype="float32"),
+    Hyper(hidden=300, lr=0.1, epochs=2, batch_size=None, dtype="float64"),
+])
+def test_the_run_estimate_on_shared_rows_covers_what_the_trainer_allocates(hyper):
+    """The trainer process's runs train on shared stacked rows: the estimate leaves them out, and still holds."""
+    images, labels = blob_letters(3000)
+    split = split_dataset(images, labels)
+    x = np.concatenate([split.x_train, split.x_valid]).astype(hyper.dtype)
+    y = np.concatenate([split.y_train, split.y_valid]).astype(np.int64)
+    n = len(split.y_train)
+    gc.collect()
+    tracemalloc.start()
+    trainer = Trainer(x[:n], y[:n], x[n:], y[n:], hyper, stacked=(x, y, n))
+    for _ in range(2):
+        trainer.step_epoch()
+    trainer.evaluate()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    estimate = estimate_run_bytes(hyper, n, len(split.y_valid), shared_inputs=True)
+    assert peak <= estimate <= 3 * peak, (peak, estimate)
+    assert estimate < estimate_run_bytes(hyper, n, len(split.y_valid)) - x.nbytes  # the rows are not counted
+
+
+def test_the_training_budget_is_the_workers_share_or_the_setting(monkeypatch):
+    monkeypatch.setenv(budget.MEMORY_BUDGET_ENV, "8G")
+    monkeypatch.delenv(budget.TRAINING_BUDGET_ENV, raising=False)
+    monkeypatch.setenv("MLP_LAB_WORKERS", "2")
+    assert budget.training_budget() == 2 * 2**30  # half of the budget, shared by two workers
+    assert budget.training_budget(workers=1) == 4 * 2**30
+    monkeypatch.setenv(budget.TRAINING_BUDGET_ENV, "512M")
+    assert budget.training_budget() == 512 * 2**20
+
+
 # --- the store ----------------------------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ the trainer processes too; RSS counts the shared data rows once in every process
 PSS divides them among those processes); the CPU seconds of the Streamlit processes per script run
 they answered (mostly the live view's timed redraws: the cost of a live refresh, trainers excluded).
 
+``--idle N`` first opens N sessions that only load ``/train`` and prints the memory each adds.
 ``--beside-big`` adds a scenario: one student trains H = 2048, float64, full batch, and another
 presses Train on the Quick demo a few seconds later; printed: the Quick demo's click -> finished
 against its time alone (the issue's target: at most 2x).
@@ -279,7 +280,8 @@ async def classroom(url, n, reruns, ports):
     start = time.perf_counter() + 0.5
     times = await asyncio.gather(*(train(s, start + 0.9 * i / max(n, 1), reruns) for i, s in enumerate(students)))
     makespan = max((s.finished_at for s in students if s.finished_at), default=float("nan")) - start
-    cpu = (streamlit_cpu_seconds(server_pids(ports)) - cpu0, script_runs(students) - runs0)
+    cpu = (streamlit_cpu_seconds(server_pids(ports)) - cpu0,
+           tuple(a - b for a, b in zip(script_runs(students), runs0)))
     stop.set()
     await sampler
     for s in students:
@@ -323,6 +325,20 @@ def pct(values, q):
     return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else float("nan")
 
 
+async def idle_cost(url, ports, n):
+    """MiB of PSS (and RSS) per connected session that only loaded /train: n sessions opened, then measured."""
+    pids = server_pids(ports)
+    before = pss_mib(pids), rss_mib(pids)
+    students = [Student(url) for _ in range(n)]
+    await asyncio.gather(*(open_training_page(s) for s in students))
+    await asyncio.sleep(3.0)
+    pids = server_pids(ports)
+    after = pss_mib(pids), rss_mib(pids)
+    for s in students:
+        await s.ws.close()
+    return (after[0] - before[0]) / n, (after[1] - before[1]) / n
+
+
 def report(n, students, times, makespan, peak, cpu, alone):
     waits = [w for s in students for w in s.rerun_waits]
     print(f"\n{n} students: runs finished {sum(s.finished_at is not None for s in students)} / {n}; "
@@ -347,12 +363,16 @@ def main(argv=None):
     ap.add_argument("--ports", type=int, nargs="*", help="ports of the server processes (default: the URL's "
                     "port and the 8 above it, as scripts/classroom.sh uses)")
     ap.add_argument("--beside-big", action="store_true", help="also time a Quick demo beside H 2048 float64 full batch")
+    ap.add_argument("--idle", type=int, default=0, help="first measure the memory of this many idle sessions")
     args = ap.parse_args(argv)
     _check_loopback(args.url)
     if max(args.students) > MAX_STUDENTS:
         sys.exit(f"at most {MAX_STUDENTS} students")
     port = urllib.parse.urlparse(args.url).port or 80
     ports = args.ports or [port + i for i in range(9)]
+    if args.idle:
+        pss, rss = asyncio.run(idle_cost(args.url, ports, min(args.idle, MAX_STUDENTS)))
+        print(f"an idle connected session (/train loaded): {pss:.1f} MiB of PSS, {rss:.1f} MiB of RSS")
     alone_students, alone_times, *_ = asyncio.run(classroom(args.url, 1, 0, ports))
     alone = alone_times[0]
     print(f"one run alone: {alone:.2f} s (validation {final_accuracy(alone_students[0])})")

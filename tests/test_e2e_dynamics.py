@@ -42,12 +42,13 @@ WATCH_JS = """(pattern) => {
 }"""
 
 
-def shoot_all(page, name, anchor):
-    """Screenshots at both sizes with ``anchor`` at the top of the view, once the layout holds still."""
+def shoot_all(page, name, anchor, block="start"):
+    """Screenshots at both sizes with ``anchor`` at the top (or ``block`` "end": the bottom) of the view, once the
+    layout holds still."""
     for label, size in SIZES.items():
         page.set_viewport_size({"width": size[0], "height": size[1]})
         wait_for_layout(page, size[0])
-        anchor.evaluate("e => e.scrollIntoView({block: 'start'})")
+        anchor.evaluate(f"e => e.scrollIntoView({{block: '{block}'}})")
         wait_for_layout(page, size[0])
         screenshot(page, f"dynamics_{name}_{label}")
     page.set_viewport_size({"width": 1280, "height": 800})
@@ -76,6 +77,7 @@ def test_watch_the_quick_demo_learn(page, app_url):
     charts = page.locator('[data-testid="stVegaLiteChart"]').count()
     assert charts >= 6, charts  # the last run's loss and accuracy, the three health charts, the history's overlay
     shoot_all(page, "train_health", page.get_by_text(re.compile(r"^Last run: run \d+")))
+    shoot_all(page, "train_health_row", row, block="end")
 
     page.get_by_role("link", name="Inspection").click()
     expect(page.get_by_text(f"784-{quick.hidden}-10 network trained in this session")).to_be_visible(timeout=WAIT)
@@ -116,4 +118,4 @@ def test_a_run_that_kills_its_relus_says_so(page, app_url):
     note = page.get_by_text(re.compile(r"The share of dead hidden units climbed from \d+% at epoch \d+ to \d+%"))
     expect(note).to_be_visible(timeout=WAIT)
     assert "learning rate 1, momentum 0.99" in note.inner_text()
-    shoot_all(page, "train_dead_units", page.get_by_text(re.compile(r"^Last run: run \d+")))
+    shoot_all(page, "train_dead_units", note, block="end")

@@ -47,14 +47,15 @@ def health_chart(health, chart, epochs=None):
     series, log = sn.CHARTS[chart]
     df = pd.DataFrame(sn.health_rows(health, chart), columns=["epoch", "series", "value"])
     end = max(int(epochs or 0), int(df["epoch"].max()) if len(df) else 1, 1)
-    x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, end]),
+    x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[1, max(end, 2)]),
               axis=alt.Axis(tickMinStep=1, format="d"))
     scale = alt.Scale(type="log") if log else alt.Scale(domain=[0, 1])
     axis = alt.Axis(format="~e" if log else ".0%", tickCount=4 if log else 5)
     colour = alt.Color("series:N", sort=list(series.values()), title=None,
                        scale=alt.Scale(domain=list(series.values()), range=COLOURS[chart]),
-                       legend=alt.Legend(orient="bottom", columns=2, labelLimit=220, symbolSize=60))
-    lines = alt.Chart(df).mark_line(point=alt.OverlayMarkDef(size=30), clip=True).encode(
+                       legend=alt.Legend(orient="bottom", columns=1 if chart == "hidden units" else 2, labelLimit=220,
+                                         symbolSize=60))  # "always on" would be cut beside "dead" at 1024 px
+    lines = alt.Chart(df).mark_line(point=alt.OverlayMarkDef(size=30), clip=False).encode(
         x=x, y=alt.Y("value:Q", title=None, scale=scale, axis=axis), color=colour,
         tooltip=["epoch:Q", "series:N", alt.Tooltip("value:Q", format=".3~g")],
     )

@@ -1,11 +1,14 @@
 """Entry point: ``streamlit run app.py``. A pure router; each page is one file in pages/."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.present import exit_button, presenter_mode
 from ui.worker import worker_notice
 
-st.set_page_config(page_title="MLP lab: notMNIST from scratch", page_icon=":material/neurology:", layout="wide")
+ICON = Path(__file__).resolve().parent / "data" / "icon.png"  # a letter A of the embedded set, served locally
+st.set_page_config(page_title="MLP lab: notMNIST from scratch", page_icon=str(ICON), layout="wide")
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -21,5 +24,7 @@ PAGES = [
 page = st.navigation(PAGES)
 worker_notice()  # only under scripts/classroom.sh: a tab that lost its worker is told
 presenter_mode()  # ?present=1 or the sidebar's switch: for a projector
-page.run()
-exit_button()
+try:
+    page.run()
+finally:  # a page that fails still leaves the way out of presenter mode
+    exit_button()

@@ -119,3 +119,26 @@ def test_a_run_that_kills_its_relus_says_so(page, app_url):
     expect(note).to_be_visible(timeout=WAIT)
     assert "learning rate 1, momentum 0.99" in note.inner_text()
     shoot_all(page, "train_dead_units", note, block="end")
+
+
+def test_the_shipped_model_plays_its_snapshots_too(page, app_url):
+    """Before any training the shipped model (data/pretrained.npz, from an ordinary Xavier start) shows its run."""
+    from lab.pretrain import pretrained_path
+    from mlp.model_io import load_model
+
+    shipped = load_model(pretrained_path())
+    epochs = [e for e, _ in shipped.snapshots]
+    page.goto(f"{app_url.rstrip('/')}/inspect")
+    wait_for_app(page)
+    expect(page.get_by_text("the shipped pretrained 784-")).to_be_visible(timeout=WAIT)
+    listed = ", ".join(str(e) for e in epochs)
+    expect(page.get_by_text(f"{len(epochs)} snapshots of the weights, at epochs {listed} (")).to_be_visible(
+        timeout=WAIT)
+    caption = page.get_by_text(SHOWN)
+    wait_for_text(page, caption, f"the change of each unit's weights from the random start \\(epoch 0\\) to epoch "
+                                 f"{epochs[-1]}:")
+    shoot_all(page, "shipped_change", page.get_by_text("Order units by"))
+    page.get_by_text("Change since the start (W − W₀)", exact=False).first.click()
+    wait_for_text(page, caption, f"Showing the weights after epoch {epochs[-1]}")
+    wait_for_app(page)
+    shoot_all(page, "shipped_weights", page.get_by_text("Order units by"))

@@ -434,17 +434,25 @@ class TrainService:
     # --- runs
     def start_run(self, hyper, run_id, data_name, data_key, split, browser, mode="running"):
         """A RemoteRun of a new run of ``hyper`` on ``split`` (content key ``data_key``) for ``browser``."""
-        ref = self.data.acquire(data_key, hyper.dtype, split)
+        spec = {"hyper": hyper, "run_id": run_id, "data_name": data_name, "mode": mode}
+        make = lambda job_id: RemoteRun(self, job_id, hyper, run_id, data_name, data_key, len(split.y_train), mode)  # noqa: E731
+        return self.start_job("run", spec, make, data_key, hyper.dtype, split, browser)
+
+    def start_job(self, kind, spec, make_proxy, data_key, dtype, split, browser):
+        """Start a job of ``kind`` (a ``lab.train_worker.KINDS`` entry) with its picklable ``spec`` on the rows of
+        ``split`` in ``dtype``; returns ``make_proxy(job_id)``, which the receiver updates through its
+        ``_apply_status(dict)``, ``_apply_place(dict)``, ``_apply_end(payload)`` and ``_apply_failure(text)``.
+        A proxy that is garbage collected has the child forget its job."""
+        ref = self.data.acquire(data_key, dtype, split)
         with self._lock:
             self._ensure_child()
             self._next += 1
             job_id = self._next
-            run = RemoteRun(self, job_id, hyper, run_id, data_name, data_key, len(split.y_train), mode)
-            self._runs[job_id] = (weakref.ref(run), data_key, hyper.dtype)
-            weakref.finalize(run, self._forgotten.append, job_id)
-            spec = {"hyper": hyper, "run_id": run_id, "data_name": data_name, "mode": mode}
-            self.send(("start", job_id, "run", spec, str(browser), ref))
-        return run
+            proxy = make_proxy(job_id)
+            self._runs[job_id] = (weakref.ref(proxy), data_key, dtype)
+            weakref.finalize(proxy, self._forgotten.append, job_id)
+            self.send(("start", job_id, kind, spec, str(browser), ref))
+        return proxy
 
     def active_runs(self):
         """How many runs of this service have not ended."""

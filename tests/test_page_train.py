@@ -705,3 +705,20 @@ def test_a_waiting_run_shows_its_place_and_an_estimate_then_trains(remote, split
     rerun_until(at, lambda: at.session_state[keys.LIVE] is None, what="the waiting run's end")
     no_exceptions(at)
     assert at.session_state[keys.RUNS][-1].status == "finished"
+
+
+def test_a_trainer_that_cannot_start_a_run_is_explained(remote, monkeypatch):
+    from lab import train_service
+
+    svc = remote()
+
+    def refuse(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(svc, "start_run", refuse)
+    at = new_app(hyper_to_query(Hyper(hidden=8, lr=0.01, epochs=2, batch_size=16)))
+    at.button(key="train_start").click().run()
+    no_exceptions(at)
+    assert keys.LIVE not in at.session_state and not at.button(key="train_start").disabled
+    assert any("could not start this run" in e.value and "No space left" in e.value for e in at.error)
+    assert train_service.service() is svc

@@ -90,7 +90,13 @@ def begin_requested_run(data_key, dataset_name, split):
         trainer = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, n_data=len(split.order))
         live = LiveRun(trainer, th.next_id(), dataset_name, split=split, mode=mode, data_key=data_key)
     else:
-        live = train_service.service().start_run(hyper, th.next_id(), dataset_name, data_key, split, browser_id(), mode)
+        try:
+            live = train_service.service().start_run(hyper, th.next_id(), dataset_name, data_key, split, browser_id(),
+                                                     mode)
+        except OSError as exc:  # no room in /dev/shm for the shared rows, or the trainer process cannot start
+            st.session_state[NOTICE] = ("error", f"The server could not start this run ({exc}). Try again later.")
+            st.session_state.pop(START, None)
+            return
     st.session_state[LIVE] = live
     st.session_state.pop(START, None)
     st.session_state.pop(NOTICE, None)

@@ -202,7 +202,8 @@ def slice_chart(sl):
         x2="a1:Q",
         y=alt.Y("b0:Q", title="along direction 2", scale=alt.Scale(domain=edge, nice=False), axis=alt.Axis(**AXIS)),
         y2="b1:Q",
-        color=alt.Color("log10 loss:Q", scale=alt.Scale(scheme="viridis"), title="log₁₀ loss"),
+        color=alt.Color("log10 loss:Q", scale=alt.Scale(scheme="viridis"), title="log₁₀ loss",
+                        legend=alt.Legend(orient="top", direction="horizontal", gradientLength=160)),
         tooltip=[alt.Tooltip("a:Q", format=".2f"), alt.Tooltip("b:Q", format=".2f"),
                  alt.Tooltip("loss:Q", format=".4f")],
     )
@@ -243,7 +244,7 @@ def landscape_section(model, split, data_key):
 
 def _draw_landscape(result):
     line, sl = result["line"], result["slice"]
-    c = st.columns(2, gap="large")
+    c = st.columns([2, 3], gap="large")  # the slice gets the wider column: its cells should be about square
     with c[0]:
         st.markdown("**Along the line from θ₀ to θ_T**")
         if line is None:

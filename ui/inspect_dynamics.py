@@ -128,6 +128,9 @@ def map_section(model, split, data_key):
                f"are misread. The axes were fitted once, on {ref} (they explain {hmap.pca.explained[0]:.0%} and "
                f"{hmap.pca.explained[1]:.0%} of the variance there), and every snapshot is drawn on them, so the "
                "clusters can be watched forming.")
+    clicked = picked_row(st.session_state.get(MAP_CHART), hmap.rows)  # the click that started this rerun, if any
+    if clicked is not None:
+        st.session_state[MAP_ROW] = clicked  # so the chart below already draws that dot large
     c = st.columns([3, 1], gap="medium")
     event = c[0].altair_chart(map_chart(map_frame(hmap, frame), _domains(hmap), st.session_state.get(MAP_ROW)),
                               on_select="rerun", selection_mode="point", key=MAP_CHART, width="stretch")

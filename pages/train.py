@@ -15,8 +15,8 @@ from ui.text import plain
 ensure_router()  # a shared link opened first on a fresh server still goes through app.py
 
 st.title("Train the network")
-st.caption("A 784-H-10 ReLU + softmax network trained by gradient descent with momentum, "
-           "in short chunks so every button answers within a second.")
+st.caption("A 784-H-10 ReLU + softmax network trained by gradient descent with momentum, in short turns "
+           "shared fairly with the other runs on the server, so every button answers at once.")
 
 try:
     dataset = data_source_picker()

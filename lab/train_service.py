@@ -407,10 +407,11 @@ class TrainService:
         return entry[0]() if entry else None
 
     def _drop(self, job_id):
+        """Forget a job and release its rows in one step: once ``active_runs`` no longer counts it, they are freed."""
         with self._lock:
             entry = self._runs.pop(job_id, None)
-        if entry is not None:
-            self.data.release(entry[1], entry[2])
+            if entry is not None:
+                self.data.release(entry[1], entry[2])
 
     def _child_died(self, proc):
         """End every run of the dead child ``proc`` as stopped with CRASH_NOTICE, and free their data."""

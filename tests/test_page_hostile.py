@@ -19,7 +19,7 @@ from helpers import blob_letters
 from streamlit.testing.v1 import AppTest
 
 import ui.keys as keys
-from lab import budget
+from lab import budget, train_service
 from lab.settings import hyper_to_query
 from mlp.train import Hyper
 from ui.text import plain
@@ -204,6 +204,8 @@ def test_an_upload_over_the_memory_budget_is_refused_with_the_numbers(data_dir, 
 
 
 def test_a_run_over_the_memory_budget_is_refused_and_the_next_one_trains(data_dir, monkeypatch):
+    """Training in the server process (``$MLP_LAB_TRAINER=inline``): a run that does not fit in what is free."""
+    monkeypatch.setenv(train_service.MODE_ENV, "inline")
     at = train_page(hyper_to_query(Hyper(hidden=2048, lr=0.1, epochs=2, batch_size=None, dtype="float64")))
     monkeypatch.setenv(budget.MEMORY_BUDGET_ENV, str(budget.rss_bytes() + 2 * 2**20))
     free_bytes = budget.free_bytes
@@ -214,6 +216,19 @@ def test_a_run_over_the_memory_budget_is_refused_and_the_next_one_trains(data_di
     assert "Not enough memory on the server to start this run (H = 2048, float64" in texts(at.error)
     monkeypatch.delenv(budget.MEMORY_BUDGET_ENV)
     monkeypatch.setattr(budget, "free_bytes", free_bytes)
+    trains(at)
+
+
+def test_a_run_larger_than_the_trainers_whole_budget_is_refused_and_the_next_one_trains(data_dir, monkeypatch):
+    """The trainer process (the default): a run that fits waits for memory; one larger than all of it is refused."""
+    monkeypatch.delenv(train_service.MODE_ENV, raising=False)
+    at = train_page(hyper_to_query(Hyper(hidden=2048, lr=0.1, epochs=2, batch_size=None, dtype="float64")))
+    monkeypatch.setenv(budget.TRAINING_BUDGET_ENV, str(4 * 2**20))
+    at.button(key="train_start").click().run()
+    no_exceptions(at)
+    assert keys.LIVE not in at.session_state or at.session_state[keys.LIVE] is None  # no run started
+    assert "more than the 4.0 MiB the server gives all its runs together" in texts(at.error)
+    monkeypatch.delenv(budget.TRAINING_BUDGET_ENV)
     trains(at)
 
 

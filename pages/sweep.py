@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from mlp.data import DataError
 from ui import sweep as sw
-from ui.data_source import current_split, data_source_picker
+from ui.data_source import page_split
 from ui.router import ensure_router
 
 ensure_router()
@@ -13,14 +12,7 @@ st.title("A learning-rate sweep")
 st.caption("The same 784-H-10 network trained with several learning rates in one go: the same first weights, "
            "the same mini-batches, the networks' weights stacked so that one batched matrix product trains them all.")
 
-try:
-    dataset = data_source_picker()
-    data_key, dataset, split = current_split() if dataset is not None else (None, None, None)
-except DataError as exc:
-    st.error(str(exc))
-    split = None
-if split is None:
-    st.stop()
+data_key, dataset, split = page_split()  # stops the page when there is no data set
 
 sw.settle()  # a sweep that ended in a replaced script thread goes to the history now
 sw.begin_requested(data_key, dataset.name, split)

@@ -2,13 +2,12 @@
 
 import streamlit as st
 
-from mlp.data import DataError
 from ui import class_session as cls
 from ui import keys
 from ui import train_history as th
 from ui import train_settings as ts
 from ui import training as tr
-from ui.data_source import current_split, data_source_picker
+from ui.data_source import page_split
 from ui.router import ensure_router
 from ui.text import plain
 
@@ -18,15 +17,7 @@ st.title("Train the network")
 st.caption("A 784-H-10 ReLU + softmax network trained by gradient descent with momentum, in short turns "
            "shared fairly with the other runs on the server, so every button answers at once.")
 
-try:
-    dataset = data_source_picker()
-    data_key, dataset, split = current_split() if dataset is not None else (None, None, None)
-except DataError as exc:
-    st.error(str(exc))
-    split = None
-
-if split is None:
-    st.stop()
+data_key, dataset, split = page_split()  # stops the page when there is no data set
 
 n_train = len(split.y_train)
 experiment = cls.take_experiment_settings()  # a joined class experiment's settings, taken once

@@ -130,6 +130,17 @@ def current_split():
     return digest, dataset, entry.split
 
 
+def page_split():
+    """The sidebar's picker, then (digest, Dataset, Split) of the session's set; with none (or a set that
+    cannot be read, said in an escaped error) the page stops here."""
+    try:
+        if data_source_picker() is not None:
+            return current_split()
+    except DataError as exc:
+        st.error(plain(exc, MAX_MESSAGE))
+    st.stop()
+
+
 def _chooser(box):
     labels = list(disk_sources())
     upload = st.session_state.get(UPLOAD_KEY)

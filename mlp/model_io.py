@@ -135,18 +135,23 @@ def _text_header(npz, key, const, name):
 
 def check_history_headers(npz, name):
     """The history's length from its headers: every record key present, 1-D floats, equal lengths, within the cap."""
-    keys = [f"history_{k}" for k in RECORD_KEYS]
+    return _column_headers(npz, [f"history_{k}" for k in RECORD_KEYS], "the history", name)
+
+
+def _column_headers(npz, keys, what, name):
+    """The common length of the per-epoch columns ``keys`` (0 if none is present), from their headers only:
+    all present or none, 1-D floats, equal lengths, at most ``MAX_HISTORY_EPOCHS``."""
     present = [k for k in keys if k in npz.infos]
     if not present:
         return 0
     if len(present) != len(keys):
-        raise DataError(f"{name}: the history is incomplete (missing {sorted(set(keys) - set(present))}).")
+        raise DataError(f"{name}: {what} is incomplete (missing {sorted(set(keys) - set(present))}).")
     lengths = {_header(npz, k, "f", 1, name)[0][0] for k in keys}
     if len(lengths) != 1:
-        raise DataError(f"{name}: the history's arrays have different lengths {sorted(lengths)}.")
+        raise DataError(f"{name}: {what}'s arrays have different lengths {sorted(lengths)}.")
     n, (cap, label) = lengths.pop(), limit("MAX_HISTORY_EPOCHS")
     if n > cap:
-        raise DataError(f"{name}: the history holds {n:,} epochs; the limit is {cap:,} ({label}).")
+        raise DataError(f"{name}: {what} holds {n:,} epochs; the limit is {cap:,} ({label}).")
     return n
 
 
@@ -199,19 +204,7 @@ def check_health_headers(npz, name):
     """The gradient health's length from its headers: every key present, 1-D floats, equal lengths, within the cap."""
     if not any(k.startswith(HEALTH_PREFIX) for k in npz.infos):  # (older files: mlp.health is not needed)
         return 0
-    keys = [HEALTH_PREFIX + k for k in health_keys()]
-    present = [k for k in keys if k in npz.infos]
-    if not present:
-        return 0
-    if len(present) != len(keys):
-        raise DataError(f"{name}: the gradient health is incomplete (missing {sorted(set(keys) - set(present))}).")
-    lengths = {_header(npz, k, "f", 1, name)[0][0] for k in keys}
-    if len(lengths) != 1:
-        raise DataError(f"{name}: the gradient health's arrays have different lengths {sorted(lengths)}.")
-    n, (cap, label) = lengths.pop(), limit("MAX_HISTORY_EPOCHS")
-    if n > cap:
-        raise DataError(f"{name}: the gradient health holds {n:,} epochs; the limit is {cap:,} ({label}).")
-    return n
+    return _column_headers(npz, [HEALTH_PREFIX + k for k in health_keys()], "the gradient health", name)
 
 
 # --- checks on the values -------------------------------------------------------------------------------------------

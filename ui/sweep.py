@@ -10,8 +10,6 @@ session's run history (``ui.train_history.admit``).
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -22,6 +20,7 @@ from lab.sweep_run import SweepRun, estimate_sweep_bytes, final_rows
 from mlp.sweep import MAX_RATES, Sweep, log_grid
 from mlp.train import PRESETS, Hyper
 from ui import train_history as th
+from ui import training as tr
 from ui.text import plain
 
 LIVE = "sweep_live"  # SweepRun or None
@@ -32,7 +31,6 @@ W = {name: f"sweep_w_{name}" for name in ("hidden", "batch", "epochs", "momentum
 CHUNK_SECONDS = 0.25  # training per fragment run
 RUN_EVERY = 0.3
 EPOCHS_MAX = 50
-_TURN = threading.Lock()  # one sweep chunk at a time in this server process
 COLORS = ["#1f77b4", "#e8590c", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 
@@ -228,21 +226,12 @@ def final_panel():
 # The live view
 
 
-def _advance(live):
-    with live.lock:
-        if _TURN.acquire(timeout=0.5):
-            try:
-                live.advance(CHUNK_SECONDS)
-            finally:
-                _TURN.release()
-
-
 def _live_fragment():
     live = st.session_state.get(LIVE)
     if live is None:
         return
     if live.active:
-        _advance(live)
+        tr.advance(live, CHUNK_SECONDS)  # the server process's one training turn, shared with in-process runs
     if live.finished:
         settle()
         st.rerun()

@@ -334,7 +334,7 @@ def draw_figures(history):
         col.metric(label, th.fmt(value), delta=delta, delta_color="inverse" if "loss" in key else "normal")
 
 
-def advance(live):
+def advance(live, seconds=None):
     """One chunk of training, if this session gets the server's training turn within LOCK_WAIT seconds.
 
     Sessions take turns (one chunk at a time per server process): numpy's
@@ -347,7 +347,7 @@ def advance(live):
     with live.lock:
         if _TRAIN_TURN.acquire(timeout=LOCK_WAIT):
             try:
-                live.advance(CHUNK_SECONDS)
+                live.advance(CHUNK_SECONDS if seconds is None else seconds)
             finally:
                 _TRAIN_TURN.release()
 

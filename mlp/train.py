@@ -14,9 +14,9 @@ weights come from ``Trainer.evaluate``.
 
 One ``Engine`` does the arithmetic in the run's dtype (float32 or float64) with
 the library's own functions, ``mlp.network.forward`` / ``backward`` and
-``momentum_update`` below: it passes them (N, H) buffers allocated once, and
-stacks the training and validation sets so that their forward passes are one
-matrix product.
+``momentum_update`` below: it stacks the training and validation sets, goes
+over them in chunks of rows with buffers allocated once, and splits a full
+batch's chunks over the cores (``mlp.lanes``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from . import health, network
+from . import lanes as lanes_module
 from .core import average_ce_logits, one_hot
 from .network import Params, init_params
 
@@ -131,11 +132,17 @@ class Engine:
     slice of the training rows and of the validation rows. The full-batch gradient is the sum of the
     blocks' gradients, each ``backward`` of its rows averaged over all N_train rows, so a block can be
     a bounded piece of work (``block_rows``, default: one block for the whole set, the fastest) and
-    the result does not depend on the blocks but for float rounding. The (rows, H) arrays are
-    buffers of one block's size, kept between steps.
+    the result does not depend on the blocks but for float rounding.
+
+    Inside a block the rows go in chunks of ``CHUNK_ROWS`` to ``lanes`` threads (``mlp.lanes``:
+    default one a BLAS thread the process has); lane j takes the j-th share of the block's training
+    rows and of its validation rows, goes over them a chunk at a time with buffers of one chunk's
+    size, kept between steps, and adds the chunks' gradients; the lanes' sums are added in lane order.
     """
 
-    def __init__(self, params, velocity, data, lr, momentum, dtype, block_rows=None, stacked=None):
+    CHUNK_ROWS = 1024  # rows of one chunk: its x rows and (rows, H) arrays stay in a core's cache
+
+    def __init__(self, params, velocity, data, lr, momentum, dtype, block_rows=None, stacked=None, lanes=None):
         self.dtype, self.lr, self.momentum = np.dtype(dtype), lr, momentum
         self.params = params.copy(self.dtype)
         self.velocity = velocity.copy(self.dtype)
@@ -148,7 +155,8 @@ class Engine:
         self.y = one_hot(self.labels, params.sizes[2], self.dtype)
         k = max(1, -(-len(self.labels) // block_rows)) if block_rows else 1
         self.blocks = list(zip(_spans(self.n_train, k), _spans(self.n_valid, k)))
-        self._buffers = {}
+        self.lanes = lanes_module.blas_threads() if lanes is None else max(1, lanes)
+        self._buffers = [{} for _ in range(self.lanes)]  # a dict of scratch arrays a lane
         self.sums = None  # this epoch's sums over blocks (``begin_epoch``)
 
     def begin_epoch(self):
@@ -159,52 +167,54 @@ class Engine:
     def block(self, i, backprop):
         """Forward pass over block i (its training and validation rows); with ``backprop``, add its gradient."""
         (t0, t1), (v0, v1) = self.blocks[i]
-        n = self.n_train
-        train = self._forward_rows(t0, t1, "h_train")
-        valid = self._forward_rows(n + v0, n + v1, "h_valid")
+        lanes = max(1, min(self.lanes, -(-(t1 - t0 + v1 - v0) // self.CHUNK_ROWS)))
+        shares = zip(_spans(t1 - t0, lanes), _spans(v1 - v0, lanes))  # lane j: an equal share of both
+        chunks = [self._chunks(t0 + a, t0 + b) + self._chunks(self.n_train + v0 + c, self.n_train + v0 + d)
+                  for (a, b), (c, d) in shares]
+        parts = lanes_module.run(lambda j: self._lane(j, chunks[j], backprop), lanes)
         s = self.sums
-        s["stats"] += self._sums(train, t0, t1) + self._sums(valid, n + v0, n + v1)
-        if t1 == t0:
-            return
-        if backprop:
-            bw = self._backward(train, self.y[t0:t1], n)
-            on, grads = bw.mask, bw.grads  # mask = 1[h > 0], made by the backward pass anyway
-            if len(self.blocks) == 1:
-                s["grads"] = grads  # the backward buffers: the update comes before the next backward pass
+        for stats, alive, always, grads in parts:
+            s["stats"] += stats
+            np.logical_or(s["alive"], alive, out=s["alive"])
+            np.logical_and(s["always"], always, out=s["always"])
+            if grads is None:
+                continue
+            if s["grads"] is None:  # a lane's own sum: free until the next block, which comes after the update
+                s["grads"] = grads if len(self.blocks) == 1 else grads.copy()
             else:
-                s["grads"] = grads.copy() if s["grads"] is None else _add(s["grads"], grads)
-            alive, always = np.any(on, axis=0), np.all(on, axis=0)
-        else:
-            alive, always = np.max(train.h, axis=0) > 0, np.min(train.h, axis=0) > 0
-        np.logical_or(s["alive"], alive, out=s["alive"])
-        np.logical_and(s["always"], always, out=s["always"])
+                _add(s["grads"], grads)
 
-    FORWARD_ROWS = 2048  # rows of one forward product: its (rows, H) result stays in cache for the bias and ReLU
+    def _chunks(self, start, stop):
+        """Rows start..stop as (a, b) ranges of at most ``CHUNK_ROWS`` rows."""
+        return [(a, min(a + self.CHUNK_ROWS, stop)) for a in range(start, stop, self.CHUNK_ROWS)]
 
-    def _forward_rows(self, start, stop, buffer):
-        """network.forward over stacked rows start..stop, ``FORWARD_ROWS`` at a time, h into one buffer."""
-        h = self._buffer(buffer, (stop - start, self.h_width))
-        step = self.FORWARD_ROWS or max(1, stop - start)
-        spans = [(a, min(a + step, stop)) for a in range(start, stop, step)]
-        parts = [network.forward(self.params, self.x[a:b], out=h[a - start:b - start]) for a, b in spans]
-        if len(parts) == 1:
-            return parts[0]
-        o = np.concatenate([f.o for f in parts]) if parts else np.zeros((0, self.params.sizes[2]), self.dtype)
-        p = np.concatenate([f.p for f in parts]) if parts else o
-        return network.Forward(x=self.x[start:stop], z_h=None, h=h, o=o, p=p)
-
-    @property
-    def h_width(self):
-        return self.params.sizes[1]
+    def _lane(self, j, chunks, backprop):
+        """Lane j's chunks: (loss and correct sums, units on for some / every training row, gradient sum or None)."""
+        h = self.params.sizes[1]
+        stats, alive, always, grads = np.zeros(4), np.zeros(h, bool), np.ones(h, bool), None
+        for a, b in chunks:
+            fw = network.forward(self.params, self.x[a:b], out=self._buffer(j, "h", (b - a, h)))
+            stats += self._sums(fw, a, b)
+            if a >= self.n_train:
+                continue
+            if backprop:
+                bw = self._backward(j, fw, self.y[a:b], self.n_train, first=grads is None)
+                grads = bw.grads if grads is None else _add(grads, bw.grads)
+                on = bw.mask  # = 1[h > 0], made by the backward pass anyway
+                np.logical_or(alive, np.any(on, axis=0), out=alive)
+                np.logical_and(always, np.all(on, axis=0), out=always)
+            else:
+                np.logical_or(alive, np.max(fw.h, axis=0) > 0, out=alive)
+                np.logical_and(always, np.min(fw.h, axis=0) > 0, out=always)
+        return stats, alive, always, grads
 
     def _sums(self, fw, start, stop):
         """(sum of losses, correct count) of a forward pass's rows, placed in the train or valid slots."""
         out = np.zeros(4)
-        if stop > start:
-            labels = self.labels[start:stop]
-            part = slice(0, 2) if start < self.n_train else slice(2, 4)
-            out[part] = (float(average_ce_logits(self.y[start:stop], fw.o)) * (stop - start),
-                         np.count_nonzero(np.argmax(fw.o, axis=1) == labels))
+        labels = self.labels[start:stop]
+        part = slice(0, 2) if start < self.n_train else slice(2, 4)
+        out[part] = (float(average_ce_logits(self.y[start:stop], fw.o)) * (stop - start),
+                     np.count_nonzero(np.argmax(fw.o, axis=1) == labels))
         return out
 
     def epoch_metrics(self):
@@ -238,26 +248,34 @@ class Engine:
     def batch_step(self, idx):
         """One update on the training rows ``idx`` -> its gradient (Params, a buffer reused by the next step)."""
         b = len(idx)
-        x = np.take(self.x, idx, axis=0, out=self._buffer("x", (b, self.x.shape[1])))
-        fw = network.forward(self.params, x, out=self._buffer("h", (b, self.h_width)))
-        bw = self._backward(fw, self.y[idx], b)
+        x = np.take(self.x, idx, axis=0, out=self._buffer(0, "x", (b, self.x.shape[1])))
+        fw = network.forward(self.params, x, out=self._buffer(0, "h", (b, self.params.sizes[1])))
+        bw = self._backward(0, fw, self.y[idx], b)
         momentum_update(self.params, self.velocity, bw.grads, self.lr, self.momentum, out=(self.params, self.velocity))
         return bw.grads
 
-    def _backward(self, fw, y, n):
-        """network.backward on the rows of ``fw``, averaged over n rows, into buffers kept between steps."""
-        rows = len(y)
-        out = self._buffers.get("backward")
+    def _backward(self, j, fw, y, n, first=True):
+        """network.backward on the rows of ``fw``, averaged over n rows, into lane j's buffers.
+
+        first: the gradients go to the lane's sum (the first chunk of a block), else to a scratch
+        set that the caller adds to the sum.
+        """
+        rows, bufs = len(y), self._buffers[j]
+        out = bufs.get("backward")
         if out is None or out.delta_h.shape[0] < rows:
-            out = self._buffers["backward"] = network.backward_buffers(rows, self.params)
-        out = network.Backward(None, out.mask[:rows], None, out.delta_h[:rows], out.grads)
+            out = bufs["backward"] = network.backward_buffers(rows, self.params)
+        if "sum" not in bufs:
+            bufs["sum"] = network.backward_buffers(0, self.params).grads
+        grads = bufs["sum"] if first else out.grads
+        out = network.Backward(None, out.mask[:rows], None, out.delta_h[:rows], grads)
         return network.backward(fw.p, y, fw.h, self.params.w_o, fw.x, out=out, n=n)
 
-    def _buffer(self, name, shape):
-        """A scratch array kept between steps (reallocated only when more rows are needed)."""
-        buf = self._buffers.get(name)
+    def _buffer(self, j, name, shape):
+        """Lane j's scratch array ``name`` (reallocated only when more rows are needed)."""
+        bufs = self._buffers[j]
+        buf = bufs.get(name)
         if buf is None or buf.shape[0] < shape[0]:
-            buf = self._buffers[name] = np.empty(shape, self.dtype)
+            buf = bufs[name] = np.empty(shape, self.dtype)
         return buf[: shape[0]]
 
     def get_params(self):
@@ -351,11 +369,11 @@ class Trainer:
     ``mlp.model_io.save_trainer`` / ``load_trainer`` save and resume mid-run.
     n_data: the size of the whole data set the split was cut from (``len(split.order)``), needed
     only to draw the first weights with ``hyper.init == "report"``. block_rows: rows of a block
-    (None: one block, the fastest; ``block_rows_for`` bounds a block's time). stacked: see ``Engine``.
+    (None: one block, the fastest; ``block_rows_for`` bounds a block's time). stacked, lanes: see ``Engine``.
     """
 
     def __init__(self, x_train, y_train, x_valid, y_valid, hyper, params=None, velocity=None, n_data=None,
-                 block_rows=None, stacked=None):
+                 block_rows=None, stacked=None, lanes=None):
         self.hyper = hyper
         self.n_train = len(x_train)
         self.x_train = x_train  # a reference, for ``stop_reason``
@@ -363,7 +381,8 @@ class Trainer:
             params = first_params(hyper, np.shape(x_train)[1], n_data)
         velocity = start_velocity(params) if velocity is None else velocity
         data = (x_train, y_train, x_valid, y_valid)
-        self.engine = Engine(params, velocity, data, hyper.lr, hyper.momentum, hyper.dtype, block_rows, stacked)
+        self.engine = Engine(params, velocity, data, hyper.lr, hyper.momentum, hyper.dtype, block_rows, stacked,
+                             lanes)
         self.history, self.health = [], []
         self.batch_rng = np.random.default_rng(hyper.seed)
         self.order = np.zeros(0, np.intp)  # this epoch's mini-batch order
@@ -450,9 +469,10 @@ class Trainer:
             return
         self.epoch_metrics, self._shares = self.engine.epoch_metrics(), self.engine.unit_shares()
         if self.full_batch:
-            grads = self.engine.full_batch_update()
-            if grads is not None:
-                self._steps.append(health.step_health(grads, self.engine.velocity, self.engine.params))
+            with lanes_module.one_blas_thread(self.engine.lanes > 1):  # see ``mlp.lanes.one_blas_thread``
+                grads = self.engine.full_batch_update()
+                if grads is not None:
+                    self._steps.append(health.step_health(grads, self.engine.velocity, self.engine.params))
             self.position = self.n_train
 
     def _next_batch(self):

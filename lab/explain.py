@@ -494,7 +494,7 @@ _REPORT_MAP = (
     (r"\partial L / \partial b_h = \mathbf 1^\top \delta_h", "backpropagation(...)", network.backward,
      "dbh = np.matmul(ones"),
     (r"v \leftarrow \gamma v + \alpha g", "learning(): vwh = gamma * vwh + alpha * dwh", train.momentum_step,
-     "v_new = np.add(momentum * v, lr * g"),
+     "v_new = np.multiply(v, momentum"),
     (r"W \leftarrow W - v", "learning(): wh = wh - vwh", train.momentum_step, "return np.subtract(w, v_new"),
     (r"v_0 = 10^{-5}", "learning(): np.full(..., 1e-5)", train.start_velocity, "np.full_like(v, VELOCITY_START)"),
     (r"\text{central differences}", "(not in the report)", gradcheck.numeric_gradient, "return (plus - minus)"),

@@ -118,6 +118,15 @@ class RunRecord:
         return len(self.history)
 
 
+def stopped_record(run_id, hyper, history, data_name, reason, wall_seconds=0.0):
+    """The RunRecord of a run whose trainer was lost: its curves so far, the last epoch's figures, no weights."""
+    history = [dict(rec) for rec in history]
+    final = {k: history[-1][k] for k in ("train_loss", "train_acc", "valid_loss", "valid_acc")} if history else {}
+    return RunRecord(run_id=run_id, hyper=hyper, history=history, status="stopped", data_name=data_name, final=final,
+                     train_seconds=float(sum(rec["seconds"] for rec in history)), wall_seconds=wall_seconds,
+                     reason=reason)
+
+
 def epoch_fraction(trainer):
     """Share of the trainer's current epoch done: its ``epoch_fraction`` (row blocks and updates), else rows."""
     fraction = getattr(trainer, "epoch_fraction", None)

@@ -5,32 +5,38 @@
 ``histories[r]`` are run r's records, and once the sweep ends the call that ends it builds one
 ``lab.runs.RunRecord`` per learning rate (``final_records``), so the sweep's runs go to the run
 history like any other run. No Streamlit here.
+
+In a server with a trainer process (``lab.train_service``) the sweep is one job of that process
+(``lab.train_worker.SweepJob`` drives a ``SweepRun`` there) and the page holds a ``RemoteSweep``,
+the proxy with the same interface that the service's receiver updates.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from lab.budget import estimate_run_bytes
-from lab.runs import RunRecord
+from lab.runs import RunRecord, stopped_record
 from mlp.metrics import accuracy
 from mlp.network import predict
 
 MODES = ("running", "paused")
 
 
-def estimate_sweep_bytes(hyper, n_train, n_valid, rates):
+def estimate_sweep_bytes(hyper, n_train, n_valid, rates, shared_inputs=False):
     """Bytes a sweep of ``rates`` networks allocates: one trainer's (``estimate_run_bytes``: the stacked data, one
     network's evaluation) plus, per network, its weights, velocities and gradients (3P) and the update's
-    hidden rows, mask and deltas (rows x (3H + 2K)), in the run's dtype; 10 % more for temporaries."""
+    hidden rows, mask and deltas (rows x (3H + 2K)), in the run's dtype; 10 % more for temporaries.
+    shared_inputs: as ``estimate_run_bytes`` (the trainer process's rows are shared, not counted)."""
     s = 8 if hyper.dtype == "float64" else 4
     h, k = hyper.hidden, 10
     rows = n_train if hyper.batch_size is None else min(hyper.batch_size, n_train)
     per_net = s * (3 * (784 * h + h + h * k + k) + rows * (3 * h + 2 * k))
-    return int(estimate_run_bytes(hyper, n_train, n_valid) + 1.1 * rates * per_net)
+    return int(estimate_run_bytes(hyper, n_train, n_valid, shared_inputs=shared_inputs) + 1.1 * rates * per_net)
 
 
 class SweepRun:
@@ -72,6 +78,18 @@ class SweepRun:
     @property
     def finished(self):
         return self.sweep.done or self.stopped
+
+    # what the Sweep page draws (``RemoteSweep`` has the same)
+    epoch = property(lambda self: self.sweep.epoch)
+    epochs = property(lambda self: self.sweep.hyper.epochs)
+    runs = property(lambda self: self.sweep.runs)
+    live_count = property(lambda self: len(self.sweep.slots))
+    queued = False  # in the server process a sweep starts at once
+
+    def seconds_left(self):
+        """Seconds to the planned end at the pace so far (None before any progress)."""
+        p = self.progress
+        return None if p <= 0 or self.finished else self.wall_seconds * (1 - p) / p
 
     @property
     def active(self):
@@ -172,3 +190,97 @@ class SweepRun:
 def final_rows(records):
     """[{lr, valid_acc, status}] of a sweep's records, for the accuracy-against-learning-rate chart."""
     return [{"lr": rec.hyper.lr, "valid_acc": rec.final.get("valid_acc"), "status": rec.status} for rec in records]
+
+
+class RemoteSweep:
+    """A sweep trained by the trainer process (``lab.train_worker.SweepJob``): what the Sweep page reads of it.
+
+    ``lock`` and ``interrupt`` are for the page's own use (as on SweepRun); the service's receiver
+    thread updates it under a private lock through ``_apply_status``, ``_apply_place``, ``_apply_end``
+    and ``_apply_failure`` (``lab.train_service.TrainService.start_job``).
+    """
+
+    STOP_WAIT = 3.0  # seconds ``stop`` waits for the records
+
+    def __init__(self, service, job_id, hyper, lrs, run_ids, data_name):
+        self.service, self.job_id, self.run_ids, self.data_name = service, job_id, list(run_ids), data_name
+        self.hypers = [replace(hyper, lr=float(lr)) for lr in lrs]
+        self.mode, self.records, self.version = "running", None, 0
+        self.lock, self.interrupt = threading.RLock(), threading.Event()
+        self._histories = [[] for _ in lrs]
+        self._status, self._place = {}, {"ahead": 0, "seconds": None, "queued": True}
+        self._mu, self._ended, self._seq = threading.Lock(), threading.Event(), 0
+
+    @property
+    def histories(self):
+        with self._mu:
+            return [list(h) for h in self._histories]
+
+    reasons = property(lambda self: list(self._status.get("reasons", [None] * self.runs)))
+    runs = property(lambda self: len(self.hypers))
+    epochs = property(lambda self: self.hypers[0].epochs)
+
+    @property
+    def epoch(self):
+        """Epochs completed (as ``Sweep.epoch``: the most records of any run)."""
+        with self._mu:
+            return max(len(h) for h in self._histories)
+    live_count = property(lambda self: int(self._status.get("live", self.runs)))
+    finished = property(lambda self: self.records is not None)
+    active = property(lambda self: self.mode == "running" and not self.finished)
+    queued = property(lambda self: bool(self._place.get("queued")) and not self.finished)
+    queue_ahead = property(lambda self: int(self._place.get("ahead", 0)))
+    wait_seconds = property(lambda self: self._place.get("seconds"))
+
+    @property
+    def progress(self):
+        return 1.0 if self.finished else float(self._status.get("progress", 0.0))
+
+    def seconds_left(self):
+        return self._status.get("left")
+
+    def final_records(self):
+        return self.records
+
+    def stop(self, wait=None):
+        """Stop the sweep in the trainer process and wait a few seconds for its records (None after that)."""
+        if not self.finished:
+            with self._mu:
+                self._seq += 1
+                seq = self._seq
+            self.service.send(("stop", self.job_id, seq))
+            self._ended.wait(self.STOP_WAIT if wait is None else wait)
+        return self.records
+
+    def _apply_status(self, status):
+        with self._mu:
+            for r, new in status.get("new", {}).items():
+                self._histories[int(r)].extend(new)
+            self._status = {**self._status, **status}
+            if "admitted" in status:
+                self._place = {**self._place, "queued": not status["admitted"]}
+            if status.get("seq", 0) >= self._seq:
+                self.mode = status.get("mode", self.mode)
+            self.version += 1
+
+    def _apply_place(self, place):
+        with self._mu:
+            if place != self._place:
+                self._place, self.version = place, self.version + 1
+
+    def _apply_end(self, payload):
+        with self._mu:
+            self.records = list(payload["records"])
+            self._histories = [[dict(r) for r in rec.history] for rec in self.records]
+            self.version += 1
+        self._ended.set()
+
+    def _apply_failure(self, notice):
+        """End every run as stopped by a failure of the trainer: the curves so far, no weights, ``notice``."""
+        with self._mu:
+            if self.records is None:
+                self.records = [stopped_record(run_id, hyper, hist, self.data_name, notice)
+                                for run_id, hyper, hist in zip(self.run_ids, self.hypers, self._histories)]
+                self.version += 1
+        self._ended.set()
+

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.runs import RunRecord
+from lab.runs import stopped_record
 
 WORKERS_ENV = "MLP_LAB_WORKERS"  # how many Streamlit workers share the machine (scripts/classroom.sh sets it)
 MODE_ENV = "MLP_LAB_TRAINER"  # "process" (default): the trainer child; "inline": in the server's threads
@@ -296,12 +296,8 @@ class RemoteRun:
         with self._mu:
             if self.record is not None:
                 return
-            history = [dict(r) for r in self._history]
-            self.record = RunRecord(
-                run_id=self.run_id, hyper=self.hyper, history=history, status="stopped", data_name=self.data_name,
-                final={k: history[-1][k] for k in ("train_loss", "train_acc", "valid_loss", "valid_acc")} if history
-                else {}, train_seconds=float(sum(r["seconds"] for r in history)), wall_seconds=self.wall_seconds,
-                reason=notice)
+            self.record = stopped_record(self.run_id, self.hyper, self._history, self.data_name, notice,
+                                         self.wall_seconds)
             self._bump()
         self._ended.set()
 
@@ -438,6 +434,14 @@ class TrainService:
         spec = {"hyper": hyper, "run_id": run_id, "data_name": data_name, "mode": mode}
         make = lambda job_id: RemoteRun(self, job_id, hyper, run_id, data_name, data_key, len(split.y_train), mode)  # noqa: E731
         return self.start_job("run", spec, make, data_key, hyper.dtype, split, browser)
+
+    def start_sweep(self, hyper, lrs, run_ids, data_name, data_key, split, browser):
+        """A ``lab.sweep_run.RemoteSweep`` of a new learning-rate sweep (one job: ``lab.train_worker.SweepJob``)."""
+        from lab.sweep_run import RemoteSweep
+
+        spec = {"hyper": hyper, "lrs": [float(lr) for lr in lrs], "run_ids": list(run_ids), "data_name": data_name}
+        make = lambda job_id: RemoteSweep(self, job_id, hyper, lrs, run_ids, data_name)  # noqa: E731
+        return self.start_job("sweep", spec, make, data_key, hyper.dtype, split, browser)
 
     def start_job(self, kind, spec, make_proxy, data_key, dtype, split, browser):
         """Start a job of ``kind`` (a ``lab.train_worker.KINDS`` entry) with its picklable ``spec`` on the rows of

@@ -212,7 +212,82 @@ class RunJob:
         self.live = None
 
 
-KINDS = {"run": RunJob}  # kind name -> job class (see the module docstring)
+class SweepJob:
+    """A learning-rate sweep: a ``lab.sweep_run.SweepRun`` over an ``mlp.sweep.Sweep`` on shared rows, built when
+    admitted. Its slices train every network of the stack; the call that ends it builds one RunRecord a rate.
+
+    spec: {"hyper": Hyper, "lrs": [float], "run_ids": [int], "data_name": str}.
+    """
+
+    def __init__(self, spec, data):
+        self.spec, self.data = spec, data
+        self.live = None  # the SweepRun once admitted
+        self.stopped = False
+        self.sent = [0] * len(spec["lrs"])  # records of each run already sent
+        self.seq = 0
+
+    def estimate_bytes(self):
+        from lab.sweep_run import estimate_sweep_bytes
+
+        d = self.data
+        return estimate_sweep_bytes(self.spec["hyper"], d.n_train, d.n_valid, len(self.spec["lrs"]), shared_inputs=True)
+
+    def admit(self):
+        from lab.sweep_run import SweepRun
+        from mlp.sweep import Sweep
+
+        d, n, spec = self.data, self.data.n_train, self.spec
+        sweep = Sweep(d.x[:n], d.labels[:n], d.x[n: d.n_fit], d.labels[n: d.n_fit], spec["hyper"], spec["lrs"],
+                      n_data=d.ref["n_data"], stacked=(d.x[: d.n_fit], d.labels[: d.n_fit], n))
+        self.live = SweepRun(sweep, spec["run_ids"], spec["data_name"], split=TestRows(d))
+
+    @property
+    def finished(self):
+        return self.live.records is not None if self.live is not None else self.stopped
+
+    @property
+    def active(self):
+        return self.live.active if self.live is not None else not self.stopped
+
+    def command(self, name):
+        if name != "stop":
+            return  # the Sweep page has Stop only
+        if self.live is None:
+            self.stopped = True
+        else:
+            self.live.stop()
+
+    def advance(self, seconds):
+        return self.live.advance(seconds)
+
+    def status(self):
+        live = self.live
+        if live is None:
+            return {"mode": "running", "new": {}, "admitted": False, "seq": self.seq}
+        new = {}
+        for r, history in enumerate(live.histories):
+            if len(history) > self.sent[r]:
+                new[r], self.sent[r] = [dict(rec) for rec in history[self.sent[r]:]], len(history)
+        return {"mode": live.mode, "new": new, "admitted": True, "seq": self.seq, "epoch": live.epoch,
+                "live": live.live_count, "reasons": list(live.reasons), "progress": live.progress,
+                "wall": live.wall_seconds, "left": live.seconds_left()}
+
+    def result(self):
+        from dataclasses import replace
+
+        from lab.runs import stopped_record
+
+        if self.live is None:  # stopped while it waited for memory
+            spec = self.spec
+            return {"records": [stopped_record(i, replace(spec["hyper"], lr=lr), [], spec["data_name"], None)
+                                for i, lr in zip(spec["run_ids"], spec["lrs"])]}
+        return {"records": self.live.final_records()}
+
+    def release(self):
+        self.live = None
+
+
+KINDS = {"run": RunJob, "sweep": SweepJob}  # kind name -> job class (see the module docstring)
 
 
 # ---------------------------------------------------------------------------

@@ -102,9 +102,10 @@ def average_ce_logits(target, logits):
     """Average cross-entropy from logits, L = -(1/N) sum_n sum_k y_nk log_softmax(o)_nk.
 
     target: (N, K) one-hot, logits: (N, K) -> scalar. Exact even where a
-    probability underflows.
+    probability underflows. Stacked networks (``mlp.sweep``): logits (R, N, K)
+    against the shared target -> (R,), one loss a network.
     """
-    return -np.sum(target * log_softmax(logits)) / target.shape[0]
+    return -np.sum(target * log_softmax(logits), axis=(-2, -1)) / target.shape[-2]
 
 
 def grad_ce(target, logits):

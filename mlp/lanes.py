@@ -10,7 +10,8 @@ the result does not depend on which thread finished first.
 
 ``blas_threads()`` is the number of lanes worth running (the BLAS threads the process was
 given, e.g. ``OPENBLAS_NUM_THREADS``); ``run(fn, n)`` calls fn(0), ..., fn(n - 1) on n threads
-with BLAS at one thread meanwhile and returns their results in order (n = 1: a plain call).
+(lane 0 on the calling thread) with BLAS at one thread meanwhile and returns their results in
+order (n = 1: a plain call).
 """
 
 from __future__ import annotations
@@ -56,9 +57,15 @@ def _find_openblas():
 
 
 def blas_threads():
-    """The BLAS threads of this process now (1 if they cannot be changed), at most the cores."""
+    """The BLAS threads this process was given (1 if they cannot be changed), at most the cores.
+
+    While lanes run (BLAS at one thread) it is the count they will give back, not 1.
+    """
     blas = _blas()
-    threads = blas[0].get_num_threads() if blas else 1
+    if not blas:
+        return 1
+    with _LOCK:
+        threads = _STATE["saved"] if _STATE["depth"] else blas[0].get_num_threads()
     return max(1, min(threads or 1, os.cpu_count() or 1))
 
 
@@ -104,9 +111,14 @@ def _pool(n):
 
 
 def run(fn, n):
-    """[fn(0), ..., fn(n - 1)], each on its own thread with BLAS at one thread meanwhile (n = 1: fn(0) here)."""
+    """[fn(0), ..., fn(n - 1)], each on its own thread (fn(0) on this one) with BLAS at one thread meanwhile."""
     if n <= 1 or _blas() is None:
         return [fn(j) for j in range(max(1, n))]
-    pool = _pool(n)
+    pool = _pool(n - 1)
     with one_blas_thread():
-        return list(pool.map(fn, range(n)))
+        others = [pool.submit(fn, j) for j in range(1, n)]
+        try:
+            first = fn(0)  # lane 0 on the calling thread, which would only wait otherwise
+        finally:
+            rest = [f.result() for f in others]  # every lane is done before BLAS gets its threads back
+        return [first, *rest]

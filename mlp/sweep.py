@@ -11,7 +11,7 @@ and the learning rates are an (R, 1, 1) array, so every formula is the one a sin
     v_r <- momentum v_r + lr_r g_r,   w_r <- w_r - v_r     (velocities start at 1e-5)
 
 Per-epoch records are ``Trainer``'s (``RECORD_KEYS``; the metrics of the weights at the epoch's
-start, computed one network at a time with the trainer's ``Engine``). A network whose run should
+start, computed by the trainer's ``Engine`` for the whole stack at once). A network whose run should
 stop (``Trainer.stop_reason``'s rules: a NaN, infinite or exploding loss, or every hidden unit
 dead) is marked diverged and taken out of the stack; the others go on unchanged.
 """
@@ -23,11 +23,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import health, network
+from . import health, lanes, network
 from .network import Params
 from .train import (
     RECORD_KEYS,
     Engine,
+    _spans,
     at_or_above_chance,
     dead_units_reason,
     divergence_reason,
@@ -59,6 +60,11 @@ def unstack(stacked, r):
     return Params(**{name: np.array(getattr(stacked, name)[r]) for name in network.PARAM_NAMES})
 
 
+def _rows(stacked, a, b):
+    """Networks a..b of stacked Params, as views (writing them writes the stack)."""
+    return Params(**{name: getattr(stacked, name)[a:b] for name in network.PARAM_NAMES})
+
+
 def take(stacked, slots):
     """The networks ``slots`` (a list of indices) of stacked Params, as new stacked Params."""
     return Params(**{name: np.ascontiguousarray(getattr(stacked, name)[slots]) for name in network.PARAM_NAMES})
@@ -72,16 +78,17 @@ class Sweep:
     ``histories[r]``: run r's records; ``reasons[r]``: why run r stopped (None while it learns);
     ``hypers[r]``: run r's Hyper (``hyper`` with lr = ``lrs[r]``); ``snapshots[r]``: its weights at the epochs
     a ``Trainer`` keeps (``mlp.health.snapshot_epochs``), float32. (No gradient health is measured.)
+    stacked: the training and validation rows stacked already, shared (see ``mlp.train.Engine``).
     """
 
-    def __init__(self, x_train, y_train, x_valid, y_valid, hyper, lrs, n_data=None):
+    def __init__(self, x_train, y_train, x_valid, y_valid, hyper, lrs, n_data=None, stacked=None):
         if not 1 <= len(lrs) <= MAX_RATES:
             raise ValueError(f"a sweep trains 1 to {MAX_RATES} learning rates, got {len(lrs)}")
         self.hypers = [replace(hyper, lr=float(lr)) for lr in lrs]  # each checks its lr
         self.hyper, self.dtype = hyper, np.dtype(hyper.dtype)
         first = first_params(hyper, np.shape(x_train)[1], n_data)
         self.engine = Engine(first, start_velocity(first), (x_train, y_train, x_valid, y_valid), hyper.lr,
-                             hyper.momentum, hyper.dtype)  # holds the stacked data; evaluates one network
+                             hyper.momentum, hyper.dtype, stacked=stacked)  # holds the stacked data; evaluates
         self.x_train, self.n_train = x_train, len(x_train)
         r = len(lrs)
         self.params = stack([first] * r, self.dtype)
@@ -136,7 +143,7 @@ class Sweep:
         t0 = time.perf_counter()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.position == 0:
-                self.epoch_metrics = [self.metrics(i) for i in range(len(self.slots))]
+                self.epoch_metrics = self.metrics()
                 if not self.full_batch:
                     self.order = self.batch_rng.permutation(self.n_train)
             if self.full_batch:
@@ -149,21 +156,32 @@ class Sweep:
 
     def _mini_batches(self, max_batches):
         budget = self.batches_per_epoch if max_batches is None else max_batches
-        while budget > 0 and self.position < self.n_train:
-            self._update(self.order[self.position : self.position + self.batch_size])
-            self.position += self.batch_size
-            budget -= 1
+        with lanes.one_blas_thread(self.engine.lanes > 1):  # once for the loop, not once an update
+            while budget > 0 and self.position < self.n_train:
+                self._update(self.order[self.position : self.position + self.batch_size])
+                self.position += self.batch_size
+                budget -= 1
 
     def _update(self, idx):
-        """One update of every live network on the training rows ``idx``: forward, backward, momentum, in place."""
+        """One update of every live network on the training rows ``idx``, the stack split over lanes.
+
+        Lane j (``mlp.lanes``) updates the j-th share of the stacked networks: views of the stack,
+        written in place, so the lanes touch disjoint parts of every array.
+        """
         b = len(idx)
-        x, y, h, grads = self._batch_buffers(b)
+        x, y, h, bw = self._batch_buffers(b)
         np.take(self.engine.x, idx, axis=0, out=x)
         np.take(self.engine.y, idx, axis=0, out=y)
-        fw = network.forward(self.params, x, out=h)  # (R, B, H), (R, B, K)
-        bw = network.backward(fw.p, y, fw.h, self.params.w_o, x, out=grads)
-        momentum_update(self.params, self.velocity, bw.grads, self.lr, self.hyper.momentum,
-                        out=(self.params, self.velocity))
+        shares = _spans(len(self.slots), min(self.engine.lanes, len(self.slots)))
+        lanes.run(lambda j: self._update_share(*shares[j], x, y, h, bw), len(shares))
+
+    def _update_share(self, a, b, x, y, h, bw):
+        """Forward, backward and momentum of stacked networks a..b on the batch (x, y), into their buffers."""
+        params, velocity, grads = (_rows(p, a, b) for p in (self.params, self.velocity, bw.grads))
+        fw = network.forward(params, x, out=h[a:b])  # (r, B, H), (r, B, K)
+        out = network.Backward(None, bw.mask[a:b], None, bw.delta_h[a:b], grads)
+        bw = network.backward(fw.p, y, fw.h, params.w_o, x, out=out)
+        momentum_update(params, velocity, bw.grads, self.lr[a:b], self.hyper.momentum, out=(params, velocity))
 
     def _batch_buffers(self, b):
         """(x (b, F), y (b, K), h (R, b, H), backward buffers) kept per batch size and stack size."""
@@ -178,10 +196,14 @@ class Sweep:
                                   np.empty((r, b, hidden), self.dtype), bw)
         return self._buffers[key]
 
-    def metrics(self, slot):
-        """(train loss, train acc, valid loss, valid acc) of the network in ``slot``, by the trainer's Engine."""
-        self.engine.params = unstack(self.params, slot)
-        return self.engine.evaluate()
+    def metrics(self):
+        """(train loss, train acc, valid loss, valid acc) of every live network, a tuple a slot.
+
+        The trainer's ``Engine.evaluate`` on the stacked weights: one forward pass a chunk of rows for all.
+        """
+        self.engine.params = self.params
+        columns = self.engine.evaluate()
+        return [tuple(float(c[slot]) for c in columns) for slot in range(len(self.slots))]
 
     def _finish_epoch(self):
         seconds = self.epoch_seconds / max(len(self.slots), 1)  # each run's share of the epoch's time

@@ -95,7 +95,8 @@ def momentum_step(w, v, g, lr, momentum, out=None):
     out: optional (w_out, v_out) arrays for the results (they may be w and v: an update in place).
     """
     w_out, v_out = (None, None) if out is None else out
-    v_new = np.add(momentum * v, lr * g, out=v_out)
+    v_new = np.multiply(v, momentum, out=v_out)  # momentum * v (a new array unless out is given)
+    v_new += lr * g
     return np.subtract(w, v_new, out=w_out), v_new
 
 
@@ -161,8 +162,17 @@ class Engine:
 
     def begin_epoch(self):
         """Reset the sums an epoch's blocks add to: losses, correct counts, unit activity, the gradient."""
-        h = self.params.sizes[1]
-        self.sums = {"stats": np.zeros(4), "alive": np.zeros(h, bool), "always": np.ones(h, bool), "grads": None}
+        stats, units = self._sum_shapes()
+        self.sums = {"stats": np.zeros(stats), "alive": np.zeros(units, bool), "always": np.ones(units, bool),
+                     "grads": None}
+
+    def _sum_shapes(self):
+        """Shapes of the loss/correct sums (4,) and of a unit mask (H,); (R, 4) and (R, H) for R stacked networks.
+
+        ``evaluate`` takes stacked Params (``mlp.sweep``) as well: one forward pass a chunk for all R.
+        """
+        lead = self.params.w_h.shape[:-2]
+        return lead + (4,), lead + (self.params.w_h.shape[-1],)
 
     def block(self, i, backprop):
         """Forward pass over block i (its training and validation rows); with ``backprop``, add its gradient."""
@@ -190,10 +200,11 @@ class Engine:
 
     def _lane(self, j, chunks, backprop):
         """Lane j's chunks: (loss and correct sums, units on for some / every training row, gradient sum or None)."""
-        h = self.params.sizes[1]
-        stats, alive, always, grads = np.zeros(4), np.zeros(h, bool), np.ones(h, bool), None
+        stats_shape, units = self._sum_shapes()
+        stats, alive, always, grads = np.zeros(stats_shape), np.zeros(units, bool), np.ones(units, bool), None
         for a, b in chunks:
-            fw = network.forward(self.params, self.x[a:b], out=self._buffer(j, "h", (b - a, h)))
+            h = self._buffer(j, "h", units[:-1] + (b - a, units[-1]))  # (rows, H), or (R, rows, H)
+            fw = network.forward(self.params, self.x[a:b], out=h)
             stats += self._sums(fw, a, b)
             if a >= self.n_train:
                 continue
@@ -201,25 +212,24 @@ class Engine:
                 bw = self._backward(j, fw, self.y[a:b], self.n_train, first=grads is None)
                 grads = bw.grads if grads is None else _add(grads, bw.grads)
                 on = bw.mask  # = 1[h > 0], made by the backward pass anyway
-                np.logical_or(alive, np.any(on, axis=0), out=alive)
-                np.logical_and(always, np.all(on, axis=0), out=always)
+                np.logical_or(alive, np.any(on, axis=-2), out=alive)
+                np.logical_and(always, np.all(on, axis=-2), out=always)
             else:
-                np.logical_or(alive, np.max(fw.h, axis=0) > 0, out=alive)
-                np.logical_and(always, np.min(fw.h, axis=0) > 0, out=always)
+                np.logical_or(alive, np.max(fw.h, axis=-2) > 0, out=alive)
+                np.logical_and(always, np.min(fw.h, axis=-2) > 0, out=always)
         return stats, alive, always, grads
 
     def _sums(self, fw, start, stop):
-        """(sum of losses, correct count) of a forward pass's rows, placed in the train or valid slots."""
-        out = np.zeros(4)
-        labels = self.labels[start:stop]
+        """(sum of losses, correct count) of a forward pass's rows, placed in the train or valid slots (..., 4)."""
+        out = np.zeros(self._sum_shapes()[0])
         part = slice(0, 2) if start < self.n_train else slice(2, 4)
-        out[part] = (float(average_ce_logits(self.y[start:stop], fw.o)) * (stop - start),
-                     np.count_nonzero(np.argmax(fw.o, axis=1) == labels))
+        out[..., part.start] = average_ce_logits(self.y[start:stop], fw.o) * (stop - start)
+        out[..., part.start + 1] = np.count_nonzero(np.argmax(fw.o, axis=-1) == self.labels[start:stop], axis=-1)
         return out
 
     def epoch_metrics(self):
         """(train loss, train acc, valid loss, valid acc) from this epoch's sums (nan for a set of no rows)."""
-        tl, tc, vl, vc = self.sums["stats"]
+        tl, tc, vl, vc = np.moveaxis(self.sums["stats"], -1, 0)  # floats, or (R,) arrays for stacked networks
         nt, nv = self.n_train or float("nan"), self.n_valid or float("nan")
         return tl / nt, tc / nt, vl / nv, vc / nv
 
@@ -271,12 +281,12 @@ class Engine:
         return network.backward(fw.p, y, fw.h, self.params.w_o, fw.x, out=out, n=n)
 
     def _buffer(self, j, name, shape):
-        """Lane j's scratch array ``name`` (reallocated only when more rows are needed)."""
+        """Lane j's scratch array ``name``, rows on axis -2 (reallocated for more rows or another shape)."""
         bufs = self._buffers[j]
         buf = bufs.get(name)
-        if buf is None or buf.shape[0] < shape[0]:
+        if buf is None or buf.shape[:-2] + buf.shape[-1:] != shape[:-2] + shape[-1:] or buf.shape[-2] < shape[-2]:
             buf = bufs[name] = np.empty(shape, self.dtype)
-        return buf[: shape[0]]
+        return buf[..., : shape[-2], :]
 
     def get_params(self):
         return self.params.copy()

@@ -86,6 +86,7 @@ def test_blas_runs_one_thread_inside_the_lanes_and_gets_its_threads_back_after_o
 
     def lane(j):
         inside.append(lanes.blas_threads())
+        assert lanes._blas()[0].get_num_threads() == 1  # what BLAS itself uses in a lane
         if j == 0:
             release.wait(10)
         return j
@@ -96,11 +97,13 @@ def test_blas_runs_one_thread_inside_the_lanes_and_gets_its_threads_back_after_o
         threading.Event().wait(0.01)
     with lanes.one_blas_thread():
         inside.append(lanes.blas_threads())
+        assert lanes._blas()[0].get_num_threads() == 1
     release.set()
     caller.join(10)
     assert results == [[0, 1]]
-    assert set(inside) == {1}
+    assert set(inside) == {before}  # the count given back: an Engine made meanwhile still gets its lanes
     assert lanes.blas_threads() == before
+    assert lanes._blas()[0].get_num_threads() == before
 
 
 def test_an_error_in_a_lane_reaches_the_caller_and_restores_blas():

@@ -7,6 +7,7 @@ Runs on a small synthetic data set written by the test.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,8 @@ def split(tmp_path, monkeypatch):
     images = np.clip(templates[labels] * 0.8 + rng.integers(0, 60, (400, 28, 28)), 0, 255).astype(np.uint8)
     np.savez(tmp_path / "letters.npz", images=images, labels=labels.astype(np.uint8))
     monkeypatch.setenv("MLP_LAB_DATA_DIR", str(tmp_path))
+    # these tests drive the sweep chunk by chunk in the page's thread; the trainer process's are below
+    monkeypatch.setenv("MLP_LAB_TRAINER", "inline")
     ds = load_dataset(tmp_path / "letters.npz")
     return split_dataset(ds.images, ds.labels)
 
@@ -76,13 +79,13 @@ def test_a_sweep_of_six_rates_trains_and_goes_to_the_history(split):
     assert at.session_state[sw.W["count"]] == 6
     at.button(key="sweep_start").click().run()
     live = at.session_state[sw.LIVE]
-    assert live is not None and live.sweep.runs == 6
+    assert live is not None and live.runs == 6
     assert at.button(key="sweep_start").disabled and not at.button(key="sweep_stop").disabled
     for _ in range(100):  # until the first epoch's records are drawn
         at.run()
-        if live.sweep.epoch >= 1:
+        if live.epoch >= 1:
             break
-    assert at.session_state[sw.LIVE] is live and 1 <= live.sweep.epoch < 3
+    assert at.session_state[sw.LIVE] is live and 1 <= live.epoch < 3
     live_curves = chart_runs(at)
     assert len(live_curves["Validation accuracy"]) == 6 and len(live_curves["Validation loss"]) == 6
     sweep_to_end(at)
@@ -117,11 +120,105 @@ def test_stop_keeps_what_was_learned_and_another_sweep_follows(split):
 
 
 def test_a_memory_refusal_is_a_message(split, monkeypatch):
+    import lab.budget
+
     def refuse(needed, what, free=None):
         raise MemoryRefused(f"Not enough memory on the server to {what}.")
 
-    monkeypatch.setattr(sw, "check_memory", refuse)
+    monkeypatch.setattr(lab.budget, "check_memory", refuse)
     at = small(new_app())
     at.button(key="sweep_start").click().run()
     assert not at.exception and sw.LIVE not in at.session_state
     assert "Not enough memory" in at.error[0].value and "6 networks" in at.error[0].value
+
+
+# ---------------------------------------------------------------------------
+# The default: the sweep is one job of the server's trainer process
+
+
+@pytest.fixture
+def remote(split, monkeypatch):
+    """The page with its trainer process: a fresh service (one BLAS thread) for this test."""
+    from lab import train_service
+
+    monkeypatch.setenv("MLP_LAB_TRAINER", "process")
+    services = []
+
+    def make(budget=2**30):
+        svc = train_service.TrainService(budget=budget, threads=1)
+        services.append(svc)
+        monkeypatch.setitem(train_service._SERVICE, "service", svc)
+        return svc
+
+    yield make
+    for svc in services:
+        svc.close()
+
+
+def rerun_until(at, condition, timeout=90.0, what="the condition"):
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.05)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_sweep_in_the_trainer_process_draws_its_curves_and_lands_in_the_history(remote, split, monkeypatch):
+    from lab.sweep_run import RemoteSweep
+
+    remote()
+    monkeypatch.setattr(sw, "RUN_EVERY", 0.05)
+    at = small(new_app(), epochs=4)
+    at.button(key="sweep_start").click().run()
+    live = at.session_state[sw.LIVE]
+    assert isinstance(live, RemoteSweep) and live.runs == 6
+    rerun_until(at, lambda: 1 <= live.epoch, what="the first epoch")
+    if at.session_state[sw.LIVE] is live:  # still training: six curves drawn live, nothing trained in this thread
+        assert len(chart_runs(at)["Validation accuracy"]) == 6
+        assert "networks training" in at.get("progress")[0].proto.text
+    rerun_until(at, lambda: at.session_state[sw.LIVE] is None, what="the sweep's end")
+    runs = at.session_state[keys.RUNS]
+    lrs = log_grid(0.01, 0.5, 6)
+    assert [r.hyper.lr for r in runs] == pytest.approx(lrs)
+    assert all(r.status == "finished" and len(r.history) == 4 and r.params is not None for r in runs)
+    hyper = Hyper(hidden=16, lr=lrs[2], momentum=0.9, epochs=4, batch_size=32, seed=521, dtype="float32")
+    alone = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, n_data=len(split.order))
+    alone.run()
+    for mine, theirs in zip(runs[2].history, alone.history):
+        assert [mine[k] for k in RECORD_KEYS[1:-1]] == pytest.approx([theirs[k] for k in RECORD_KEYS[1:-1]], abs=1e-4)
+    np.testing.assert_allclose(runs[2].params.w_h, alone.params.w_h, atol=1e-4)
+    assert runs[2].test_acc is not None and len(runs[2].snapshots) >= 2
+    assert "run history" in at.success[0].value
+
+
+def test_stop_of_a_sweep_in_the_trainer_process_keeps_what_was_learned(remote, split):
+    from lab.settings import MIN_BATCH
+
+    remote()
+    at = small(new_app(), epochs=50, hidden=1024, batch=MIN_BATCH)  # some seconds of training
+    at.slider(key=sw.W["count"]).set_value(3).run()
+    at.button(key="sweep_start").click().run()
+    live = at.session_state[sw.LIVE]
+    end = time.monotonic() + 60
+    while live.epoch < 1:  # the page's buttons stay as last drawn: Stop enabled
+        assert time.monotonic() < end, "no epoch within a minute"
+        time.sleep(0.02)
+    at.button(key="sweep_stop").click().run()
+    rerun_until(at, lambda: at.session_state[sw.LIVE] is None, what="the stopped sweep's records")
+    runs = at.session_state[keys.RUNS]
+    assert [r.status for r in runs] == ["stopped"] * 3
+    assert all(1 <= len(r.history) < 50 and r.params is not None for r in runs)
+
+
+def test_a_sweep_over_the_trainers_whole_budget_is_refused_with_a_message(remote, split, monkeypatch):
+    from lab.budget import TRAINING_BUDGET_ENV
+
+    monkeypatch.setenv(TRAINING_BUDGET_ENV, "1M")
+    remote(budget=1 << 20)
+    at = small(new_app(), hidden=512)
+    at.button(key="sweep_start").click().run()
+    assert not at.exception and (sw.LIVE not in at.session_state or at.session_state[sw.LIVE] is None)
+    text = at.error[0].value
+    assert "This sweep (6 networks, H = 512) needs about" in text and "the server gives all its runs together" in text

@@ -322,3 +322,72 @@ def test_a_forgotten_run_is_dropped_by_the_child_and_its_rows_freed(service, spl
     gc.collect()
     wait_for(lambda: service.active_runs() == 0, what="the forget")
     assert not shm_exists(name)
+
+
+# ---------------------------------------------------------------------------
+# A learning-rate sweep as one job of the child
+
+
+def test_a_sweep_is_one_job_of_the_child_and_its_runs_equal_the_sweep_in_this_process(service, split):
+    from lab.sweep_run import SweepRun
+    from mlp.sweep import Sweep
+
+    hyper = Hyper(hidden=12, lr=0.05, momentum=0.9, epochs=3, batch_size=32, seed=4, dtype="float64")
+    lrs = [0.01, 0.05, 0.3]
+    remote = service.start_sweep(hyper, lrs, [1, 2, 3], "synthetic", "key", split, browser="A")
+    assert service.active_runs() == 1  # one job for the three networks
+    wait_for(lambda: remote.finished, what="the sweep's end")
+    here = SweepRun(Sweep(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, lrs,
+                          n_data=len(split.order)), [1, 2, 3], "synthetic", split=split)
+    while not here.finished:
+        here.advance(1.0)
+    for theirs, mine in zip(remote.final_records(), here.final_records()):
+        assert theirs.run_id == mine.run_id and theirs.hyper == mine.hyper and theirs.status == "finished"
+        for a, b in zip(theirs.history, mine.history):
+            assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-10)
+        np.testing.assert_allclose(theirs.params.w_h, mine.params.w_h, rtol=1e-9, atol=1e-12)
+        assert theirs.test_acc == pytest.approx(mine.test_acc)
+        assert [e for e, _ in theirs.snapshots] == [e for e, _ in mine.snapshots]
+    assert remote.histories == [r.history for r in remote.final_records()]
+    wait_for(lambda: service.data.names() == [], what="the rows freed")
+
+
+def test_a_sweep_sends_its_curves_while_it_trains_and_stop_keeps_them(service, split):
+    hyper = Hyper(hidden=12, lr=0.05, epochs=10_000, batch_size=2, seed=4)
+    remote = service.start_sweep(hyper, [0.01, 0.1], [7, 8], "synthetic", "key", split, browser="A")
+    wait_for(lambda: remote.epoch >= 2 and all(len(h) >= 2 for h in remote.histories), what="two epochs sent")
+    assert remote.active and not remote.queued and remote.live_count == 2 and 0 < remote.progress < 1
+    records = remote.stop()
+    assert records is not None and [r.status for r in records] == ["stopped", "stopped"]
+    assert all(len(r.history) >= 2 and r.params is not None for r in records)
+
+
+def test_a_killed_child_ends_a_sweep_as_stopped_with_its_curves(service, split):
+    hyper = Hyper(hidden=12, lr=0.05, epochs=10_000, batch_size=2, seed=4)
+    remote = service.start_sweep(hyper, [0.01, 0.1, 0.2], [1, 2, 3], "synthetic", "key", split, browser="A")
+    wait_for(lambda: all(len(h) >= 1 for h in remote.histories), what="an epoch of each network")
+    os.kill(service.proc.pid, signal.SIGKILL)
+    wait_for(lambda: remote.finished, what="the sweep's end")
+    for record in remote.final_records():
+        assert record.status == "stopped" and record.reason == train_service.CRASH_NOTICE
+        assert record.params is None and len(record.history) >= 1  # the curves so far are kept
+    assert service.data.names() == []
+
+
+def test_a_queued_sweep_stopped_before_it_starts_ends_with_empty_records(split):
+    from lab.sweep_run import estimate_sweep_bytes
+
+    blocker_hyper = Hyper(hidden=16, lr=0.01, epochs=10_000, batch_size=2, seed=2)
+    hyper = Hyper(hidden=16, lr=0.05, epochs=2, batch_size=32, seed=4)
+    room = estimate_sweep_bytes(hyper, len(split.y_train), len(split.y_valid), 3, shared_inputs=True)
+    svc = train_service.TrainService(budget=int(room * 1.2), threads=1)
+    try:
+        blocker = svc.start_run(blocker_hyper, 9, "x", "key", split, browser="B")
+        wait_for(lambda: blocker.trainer.epoch >= 1, what="the blocker's first epoch")
+        remote = svc.start_sweep(hyper, [0.01, 0.1, 0.3], [1, 2, 3], "synthetic", "key", split, browser="A")
+        wait_for(lambda: remote.queued, what="the sweep queued")
+        records = remote.stop()
+        assert [r.status for r in records] == ["stopped"] * 3 and all(r.history == [] for r in records)
+        blocker.stop()
+    finally:
+        svc.close()

@@ -53,17 +53,22 @@ def run_refusal(hyper, n_train, n_valid, inline=True):
     (``lab.train_service``), against its whole training budget: a run that fits in it waits for its
     turn in memory rather than being refused.
     """
+    what = f"run (H = {hyper.hidden}, {hyper.dtype}, {n_train:,} training images)"
+    return refusal(lambda shared: budget.estimate_run_bytes(hyper, n_train, n_valid, shared_inputs=shared),
+                   what, inline)
+
+
+def refusal(estimate, what, inline=True):
+    """``run_refusal`` for any job: estimate(shared_inputs) -> bytes; ``what`` names it ("run (H = ...)")."""
     if not inline:
-        needed = budget.estimate_run_bytes(hyper, n_train, n_valid, shared_inputs=True)
-        room = budget.training_budget()
+        needed, room = estimate(True), budget.training_budget()
         if needed > room:
-            return (f"This run (H = {hyper.hidden}, {hyper.dtype}, {n_train:,} training images) needs about "
-                    f"{size_text(needed)} while training, more than the {size_text(room)} the server gives all "
-                    f"its runs together (${budget.TRAINING_BUDGET_ENV} sets it). Try fewer hidden units or float32.")
+            return (f"This {what} needs about {size_text(needed)} while training, more than the "
+                    f"{size_text(room)} the server gives all its runs together (${budget.TRAINING_BUDGET_ENV} "
+                    "sets it). Try fewer hidden units or float32.")
         return None
     try:
-        needed = budget.estimate_run_bytes(hyper, n_train, n_valid)
-        budget.check_memory(needed, f"start this run (H = {hyper.hidden}, {hyper.dtype}, {n_train:,} training images)")
+        budget.check_memory(estimate(False), f"start this {what}")
     except budget.MemoryRefused as exc:
         return str(exc)
     return None

@@ -1,11 +1,13 @@
 """Streamlit glue of the Sweep page: one network trained with several learning rates at once.
 
 The work is done by ``mlp.sweep.Sweep`` (R networks stacked, batched matrix products) and
-``lab.sweep_run.SweepRun`` (time-boxed chunks, one RunRecord per learning rate). As on the
-Training page, a click only records its request (the script body starts the sweep), training
-runs in short chunks inside a fragment that reruns itself while the sweep is active, a sweep
-records its own end (no Streamlit) and every script run moves an ended sweep's runs into the
-session's run history (``ui.train_history.admit``).
+``lab.sweep_run.SweepRun`` (time-boxed chunks, one RunRecord per learning rate), as one job of
+the server's trainer process (``lab.train_service``; the page holds a ``RemoteSweep`` and only
+redraws) or, with ``MLP_LAB_TRAINER=inline``, in this process in short chunks inside the
+fragment. As on the Training page, a click only records its request (the script body starts the
+sweep), the fragment reruns itself while the sweep is active, a sweep records its own end (no
+Streamlit) and every script run moves an ended sweep's runs into the session's run history
+(``ui.train_history.admit``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lab.budget import MemoryRefused, check_memory
+from lab import train_service
 from lab.settings import HIDDEN_RANGE, LR_GRID, MIN_BATCH, MOMENTUM_RANGE, SEED_RANGE
 from lab.sweep_run import SweepRun, estimate_sweep_bytes, final_rows
 from mlp.sweep import MAX_RATES, Sweep, log_grid
 from mlp.train import PRESETS, Hyper
 from ui import train_history as th
 from ui import training as tr
+from ui.budget import refusal
 from ui.text import plain
 
 LIVE = "sweep_live"  # SweepRun or None
@@ -87,15 +90,23 @@ def begin_requested(data_key, dataset_name, split):
         return
     hyper, lrs = request
     n_train, n_valid = len(split.y_train), len(split.y_valid)
-    try:
-        check_memory(estimate_sweep_bytes(hyper, n_train, n_valid, len(lrs)),
-                     f"start this sweep ({len(lrs)} networks, H = {hyper.hidden})")
-    except MemoryRefused as exc:
-        st.session_state[NOTICE] = ("error", str(exc))
+    inline = train_service.inline()
+    refused = refusal(lambda shared: estimate_sweep_bytes(hyper, n_train, n_valid, len(lrs), shared_inputs=shared),
+                      f"sweep ({len(lrs)} networks, H = {hyper.hidden})", inline)
+    if refused:
+        st.session_state[NOTICE] = ("error", refused)
         return
-    sweep = Sweep(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, lrs, n_data=len(split.order))
     ids = [th.next_id() for _ in lrs]
-    st.session_state[LIVE] = SweepRun(sweep, ids, dataset_name, split=split, data_key=data_key)
+    if inline:
+        sweep = Sweep(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, lrs, n_data=len(split.order))
+        live = SweepRun(sweep, ids, dataset_name, split=split, data_key=data_key)
+    else:
+        try:
+            live = train_service.service().start_sweep(hyper, lrs, ids, dataset_name, data_key, split, tr.browser_id())
+        except OSError as exc:  # no room in /dev/shm for the shared rows, or the trainer process cannot start
+            st.session_state[NOTICE] = ("error", f"The server could not start this sweep ({exc}). Try again later.")
+            return
+    st.session_state[LIVE] = live
     st.session_state.pop(NOTICE, None)
 
 
@@ -230,16 +241,24 @@ def _live_fragment():
     live = st.session_state.get(LIVE)
     if live is None:
         return
-    if live.active:
+    if live.active and isinstance(live, SweepRun):  # a RemoteSweep trains in the trainer process
         tr.advance(live, CHUNK_SECONDS)  # the server process's one training turn, shared with in-process runs
     if live.finished:
         settle()
         st.rerun()
-    s = live.sweep
-    stopped = sum(1 for reason in s.reasons if reason)
-    st.progress(live.progress, text=f"Sweep: epoch {s.epoch} of {s.hyper.epochs}, {len(s.slots)} of {s.runs} "
-                                    "networks training" + (f" ({stopped} diverged and stopped)" if stopped else ""))
-    draw_curves(live.histories, live.hypers, s.hyper.epochs)
+    st.progress(live.progress, text=progress_text(live))
+    draw_curves(live.histories, live.hypers, live.epochs)
+
+
+def progress_text(live):
+    """The progress bar's words: the epoch, the networks still training, or the place in the queue."""
+    if live.queued:
+        wait = live.wait_seconds
+        return (f"Sweep: waiting for memory on the server, {live.queue_ahead} run(s) ahead"
+                + (f", about {wait:.0f} s" if wait is not None else ""))
+    stopped = sum(1 for reason in live.reasons if reason)
+    return (f"Sweep: epoch {live.epoch} of {live.epochs}, {live.live_count} of {live.runs} networks training"
+            + (f" ({stopped} diverged and stopped)" if stopped else ""))
 
 
 def live_panel():

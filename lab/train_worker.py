@@ -142,16 +142,19 @@ class RunJob:
             return self._finish(seconds)
         return self.live.advance(seconds)
 
-    def _finish(self, seconds, clock=time.perf_counter):
+    def _finish(self, seconds):
         """Evaluate the final weights for the record in row blocks (then the test rows in pieces) for ``seconds``.
 
         The same sums as ``mlp.train.Engine.evaluate`` (its blocks without an update), spread over
-        slices, so the end of a large run does not hold the trainer for a whole forward pass.
+        slices, so the end of a large run does not hold the trainer for a whole forward pass. Timed
+        by the run's own clock, as its training slices are.
         """
         import numpy as np
 
+        from mlp.lanes import one_blas_thread
         from mlp.network import predict
 
+        clock = self.live.clock
         engine, start = self.live.trainer.engine, clock()
         if self._final is None:
             self._final = {"block": 0, "test": 0, "correct": 0, "saved": getattr(engine, "sums", None)}
@@ -166,7 +169,8 @@ class RunJob:
                     f["block"] += 1
                 elif f["test"] < len(test.y_test):
                     a, b = f["test"], min(f["test"] + rows, len(test.y_test))
-                    f["correct"] += int(np.sum(predict(engine.params, test.x_test[a:b]) == test.y_test[a:b]))
+                    with one_blas_thread(engine.lanes > 1):  # no BLAS threads left spinning into the next lanes
+                        f["correct"] += int(np.sum(predict(engine.params, test.x_test[a:b]) == test.y_test[a:b]))
                     f["test"] = b
                 else:
                     metrics, engine.sums = engine.epoch_metrics(), f["saved"]

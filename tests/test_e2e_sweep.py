@@ -60,6 +60,17 @@ def legend_runs(chart):
     return sorted({t for t in texts if t.startswith("lr ")})
 
 
+def legend_overflow(chart):
+    """The legend labels of a chart whose text runs past the chart's right edge (cut off on the page)."""
+    return chart.locator("text").evaluate_all(
+        """(els) => {
+            const box = els.length ? els[0].closest('[data-testid="stVegaLiteChart"]').getBoundingClientRect() : null;
+            return els.filter(e => (e.textContent || '').startsWith('lr '))
+                      .filter(e => e.getBoundingClientRect().right > box.right + 1)
+                      .map(e => e.textContent);
+        }""")
+
+
 def test_a_sweep_of_six_rates(page, app_url):
     open_page(page, app_url, "Sweep")
     page.get_by_role("heading", name="A learning-rate sweep").wait_for()
@@ -81,6 +92,12 @@ def test_a_sweep_of_six_rates(page, app_url):
     labels = marks.evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
     assert len({re.search(r"lr: ([\d.e-]+)", t).group(1) for t in labels}) == 6, labels  # a dot per rate
     expect(page.get_by_text(re.compile(r"Best: lr [\d.]+, final validation accuracy 0\.\d{4}"))).to_be_visible()
+    for width, height in SIZES.values():  # every legend entry whole, on a projector's 1024 px too
+        page.set_viewport_size({"width": width, "height": height})
+        wait_for_layout(page, width)
+        for i in (0, 1):
+            assert legend_overflow(charts.nth(i)) == [], (width, legend_overflow(charts.nth(i)))
+    page.set_viewport_size({"width": 1280, "height": 800})
     shoot(page, "sweep_done", page.get_by_role("heading", name="A learning-rate sweep"))
     shoot(page, "sweep_charts", page.get_by_role("heading", name="The last sweep"))
     page.get_by_role("link", name="Training").click()

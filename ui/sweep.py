@@ -179,7 +179,7 @@ def curves_spec(hypers, title, epochs):
             "y": {"field": "value", "type": "quantitative", "title": title, "scale": {"zero": False}},
             "color": {"field": "run", "type": "nominal", "title": None, "sort": labels,
                       "scale": {"domain": labels, "range": COLORS[: len(labels)]},
-                      "legend": {"orient": "top", "columns": 3, "labelLimit": 90}},
+                      "legend": {"orient": "top", "columns": 2, "labelLimit": 110}},
             "tooltip": [{"field": "run", "type": "nominal"}, {"field": "epoch", "type": "quantitative"},
                         {"field": "value", "type": "quantitative", "format": ".4f", "title": title}],
         },

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import remote_trainers, rerun_until
 from streamlit.testing.v1 import AppTest
 
 import ui.keys as keys
@@ -138,31 +139,8 @@ def test_a_memory_refusal_is_a_message(split, monkeypatch):
 
 @pytest.fixture
 def remote(split, monkeypatch):
-    """The page with its trainer process: a fresh service (one BLAS thread) for this test."""
-    from lab import train_service
-
-    monkeypatch.setenv("MLP_LAB_TRAINER", "process")
-    services = []
-
-    def make(budget=2**30):
-        svc = train_service.TrainService(budget=budget, threads=1)
-        services.append(svc)
-        monkeypatch.setitem(train_service._SERVICE, "service", svc)
-        return svc
-
-    yield make
-    for svc in services:
-        svc.close()
-
-
-def rerun_until(at, condition, timeout=90.0, what="the condition"):
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.05)
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-    return at
+    """The page with its trainer process (the default): fresh services for this test."""
+    yield from remote_trainers(monkeypatch)
 
 
 def test_a_sweep_in_the_trainer_process_draws_its_curves_and_lands_in_the_history(remote, split, monkeypatch):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import remote_trainers, rerun_until
 from streamlit.testing.v1 import AppTest
 
 import ui.keys as keys
@@ -641,30 +642,8 @@ def test_sessions_are_independent(data_dir):
 
 @pytest.fixture
 def remote(data_dir, monkeypatch):
-    """The page with its default trainer process: a fresh service (one BLAS thread) for this test."""
-    from lab import train_service
-
-    monkeypatch.setenv("MLP_LAB_TRAINER", "process")
-    services = []
-
-    def make(budget=2**30):
-        svc = train_service.TrainService(budget=budget, threads=1)
-        services.append(svc)
-        monkeypatch.setitem(train_service._SERVICE, "service", svc)
-        return svc
-
-    yield make
-    for svc in services:
-        svc.close()
-
-
-def rerun_until(at, condition, timeout=90.0, what="the condition"):
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.1)
-        at.run()
-    return at
+    """The page with its trainer process (the default): fresh services for this test."""
+    yield from remote_trainers(monkeypatch)
 
 
 def test_a_run_trains_in_the_trainer_process_and_lands_in_the_history(remote, split):

@@ -135,8 +135,8 @@ class Engine:
     a bounded piece of work (``block_rows``, default: one block for the whole set, the fastest) and
     the result does not depend on the blocks but for float rounding.
 
-    Inside a block the rows go in chunks of ``CHUNK_ROWS`` to ``lanes`` threads (``mlp.lanes``:
-    default one a BLAS thread the process has); lane j takes the j-th share of the block's training
+    Inside a block the rows go in chunks of ``CHUNK_ROWS`` to ``lanes`` threads (``mlp.lanes``;
+    default: as many as the process has BLAS threads); lane j takes the j-th share of the block's training
     rows and of its validation rows, goes over them a chunk at a time with buffers of one chunk's
     size, kept between steps, and adds the chunks' gradients; the lanes' sums are added in lane order.
     """

@@ -147,7 +147,7 @@ class Sweep:
                 if not self.full_batch:
                     self.order = self.batch_rng.permutation(self.n_train)
             if self.full_batch:
-                self._update(np.arange(self.n_train))
+                self._updates([np.arange(self.n_train)])
                 self.position = self.n_train
             else:
                 self._mini_batches(max_batches)
@@ -156,24 +156,32 @@ class Sweep:
 
     def _mini_batches(self, max_batches):
         budget = self.batches_per_epoch if max_batches is None else max_batches
-        with lanes.one_blas_thread(self.engine.lanes > 1):  # once for the loop, not once an update
-            while budget > 0 and self.position < self.n_train:
-                self._update(self.order[self.position : self.position + self.batch_size])
-                self.position += self.batch_size
-                budget -= 1
+        stops = range(self.position, min(self.n_train, self.position + budget * self.batch_size), self.batch_size)
+        if not stops:
+            return
+        self._updates([self.order[p : p + self.batch_size] for p in stops])
+        self.position = min(self.n_train, stops[-1] + self.batch_size)
 
-    def _update(self, idx):
-        """One update of every live network on the training rows ``idx``, the stack split over lanes.
+    def _updates(self, batches):
+        """Updates of every live network on the training rows of each of ``batches`` in turn, over lanes.
 
-        Lane j (``mlp.lanes``) updates the j-th share of the stacked networks: views of the stack,
-        written in place, so the lanes touch disjoint parts of every array.
+        Lane j (``mlp.lanes``) takes the j-th share of the stacked networks through all the batches:
+        the networks do not interact, so the lanes meet once a call, not once an update. A share is
+        views of the stack, written in place, so the lanes touch disjoint parts of every array.
         """
-        b = len(idx)
-        x, y, h, bw = self._batch_buffers(b)
-        np.take(self.engine.x, idx, axis=0, out=x)
-        np.take(self.engine.y, idx, axis=0, out=y)
         shares = _spans(len(self.slots), min(self.engine.lanes, len(self.slots)))
-        lanes.run(lambda j: self._update_share(*shares[j], x, y, h, bw), len(shares))
+
+        def lane(j):
+            for idx in batches:
+                x, y, h, bw = self._batch_buffers(len(idx), j)
+                np.take(self.engine.x, idx, axis=0, out=x)
+                np.take(self.engine.y, idx, axis=0, out=y)
+                self._update_share(*shares[j], x, y, h, bw)
+
+        for size in {len(idx) for idx in batches}:
+            self._batch_buffers(size, 0)  # made here, before the lanes share them
+        with lanes.one_blas_thread(self.engine.lanes > 1):  # also for one lane: no BLAS thread left spinning
+            lanes.run(lane, len(shares))
 
     def _update_share(self, a, b, x, y, h, bw):
         """Forward, backward and momentum of stacked networks a..b on the batch (x, y), into their buffers."""
@@ -183,8 +191,8 @@ class Sweep:
         bw = network.backward(fw.p, y, fw.h, params.w_o, x, out=out)
         momentum_update(params, velocity, bw.grads, self.lr[a:b], self.hyper.momentum, out=(params, velocity))
 
-    def _batch_buffers(self, b):
-        """(x (b, F), y (b, K), h (R, b, H), backward buffers) kept per batch size and stack size."""
+    def _batch_buffers(self, b, lane):
+        """(x (b, F), y (b, K)) of ``lane``, and the stack's h (R, b, H) and backward buffers, per batch size."""
         key = (b, len(self.slots))
         if key not in self._buffers:
             r, (f, k) = len(self.slots), (self.engine.x.shape[1], self.engine.y.shape[1])
@@ -192,9 +200,10 @@ class Sweep:
             grads = Params(**{n: np.empty_like(v) for n, v in self.params.as_dict().items()})
             bw = network.Backward(None, np.empty((r, b, hidden), bool), None, np.empty((r, b, hidden), self.dtype),
                                   grads)
-            self._buffers[key] = (np.empty((b, f), self.dtype), np.empty((b, k), self.dtype),
-                                  np.empty((r, b, hidden), self.dtype), bw)
-        return self._buffers[key]
+            rows = [(np.empty((b, f), self.dtype), np.empty((b, k), self.dtype)) for _ in range(self.engine.lanes)]
+            self._buffers[key] = (rows, np.empty((r, b, hidden), self.dtype), bw)
+        rows, h, bw = self._buffers[key]
+        return (*rows[lane], h, bw)
 
     def metrics(self):
         """(train loss, train acc, valid loss, valid acc) of every live network, a tuple a slot.

@@ -35,7 +35,8 @@ from pathlib import Path
 
 from mlp import limits
 from mlp.data import DataError, limit, open_npz, size_text, split_dataset
-from mlp.train import Hyper
+from mlp.health import snapshot_count, snapshot_epochs
+from mlp.train import Engine, Hyper
 
 MEMORY_BUDGET_ENV = "MLP_LAB_MEMORY_BUDGET"
 PIXELS = 28 * 28
@@ -182,19 +183,24 @@ def estimate_run_bytes(hyper: Hyper, n_train, n_valid, shared_inputs=False):
     counted once per data set rather than per run, so they are left out.
 
     With s bytes a number (4 or 8), N = n_train + n_valid rows, F = 784, K = 10, P = F*H + H + H*K + K
-    parameters and R rows in one update (n_train, or the batch size):
-    the stacked inputs N*F, the hidden layer N*H, one-hot targets, logits and probabilities 3*N*K,
-    the update's inputs, mask, deltas and hidden rows R*(F + 3H + 2K), weights, velocities and
-    gradients 3*P (plus the float64 first draw and a copy, 2*P*8), all times s where they are arrays
-    of the run's dtype; 10 % more for numpy's temporaries.
+    parameters, L lanes (at most one a core) and C = min(N, L * ``Engine.CHUNK_ROWS``) rows in flight:
+    the stacked inputs N*F and one-hot targets N*K; per row in flight (C, and the B rows of a
+    mini-batch) the hidden rows, their deltas and mask and the logits, probabilities and log-softmax
+    (H*(2s + 1) + 4K*s), plus a mini-batch's inputs B*F; weights and velocities 2P, each lane's
+    gradient sum and scratch 2L*P and the sum over row blocks P, all times s; labels 8N, the float64
+    first draw and a copy 2*P*8, and the float32 snapshots (``mlp.health.snapshot_epochs``); 10 % more
+    for numpy's temporaries.
     """
     s = 8 if hyper.dtype == "float64" else 4
     n, h, k = n_train + n_valid, hyper.hidden, 10
-    rows = n_train if hyper.batch_size is None else min(hyper.batch_size, n_train)
+    lanes = len(os.sched_getaffinity(0))
+    rows = min(n, lanes * Engine.CHUNK_ROWS) + (0 if hyper.batch_size is None else min(hyper.batch_size, n_train))
+    batch_inputs = 0 if hyper.batch_size is None else min(hyper.batch_size, n_train) * PIXELS
     params = PIXELS * h + h + h * k + k
     inputs = 0 if shared_inputs else n * PIXELS
-    total = s * (inputs + n * (h + 3 * k) + rows * (PIXELS + 3 * h + 2 * k) + 3 * params) + 8 * (n + 2 * params)
-    return int(total * 1.1)
+    arrays = s * (inputs + n * k + batch_inputs + (2 + 2 * lanes + 1) * params) + rows * (h * (2 * s + 1) + 4 * k * s)
+    snapshots = 4 * params * len(snapshot_epochs(hyper.epochs, snapshot_count((PIXELS, h, k))))
+    return int((arrays + 8 * (n + 2 * params) + snapshots) * 1.1)
 
 
 TRAINING_BUDGET_ENV = "MLP_LAB_TRAINING_BUDGET"

@@ -13,6 +13,7 @@ the proxy with the same interface that the service's receiver updates.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import replace
@@ -21,22 +22,32 @@ import numpy as np
 
 from lab.budget import estimate_run_bytes
 from lab.runs import RunRecord, stopped_record
+from mlp.health import snapshot_count, snapshot_epochs
 from mlp.metrics import accuracy
 from mlp.network import predict
+from mlp.train import Engine
 
 MODES = ("running", "paused")
 
 
 def estimate_sweep_bytes(hyper, n_train, n_valid, rates, shared_inputs=False):
     """Bytes a sweep of ``rates`` networks allocates: one trainer's (``estimate_run_bytes``: the stacked data, one
-    network's evaluation) plus, per network, its weights, velocities and gradients (3P) and the update's
-    hidden rows, mask and deltas (rows x (3H + 2K)), in the run's dtype; 10 % more for temporaries.
-    shared_inputs: as ``estimate_run_bytes`` (the trainer process's rows are shared, not counted)."""
+    network's buffers) plus, per network, its weights, velocities and gradients (3P), the update's hidden rows,
+    deltas and mask and its logits (B x (H(2s + 1) + 4Ks), B the batch's rows), the stacked evaluation's hidden
+    rows and logits (C x (H + 4K) s, C the rows in flight, as ``estimate_run_bytes``) and its float32 snapshots,
+    and each lane's copy of a mini-batch's rows, in the run's dtype; 10 % more for temporaries (a full batch
+    reads the stacked rows in place). shared_inputs: as ``estimate_run_bytes``."""
     s = 8 if hyper.dtype == "float64" else 4
-    h, k = hyper.hidden, 10
-    rows = n_train if hyper.batch_size is None else min(hyper.batch_size, n_train)
-    per_net = s * (3 * (784 * h + h + h * k + k) + rows * (3 * h + 2 * k))
-    return int(estimate_run_bytes(hyper, n_train, n_valid, shared_inputs=shared_inputs) + 1.1 * rates * per_net)
+    h, k, n = hyper.hidden, 10, n_train + n_valid
+    batch = n_train if hyper.batch_size is None else min(hyper.batch_size, n_train)
+    lanes = len(os.sched_getaffinity(0))
+    chunk = min(n, lanes * Engine.CHUNK_ROWS)
+    params = 784 * h + h + h * k + k
+    snapshots = len(snapshot_epochs(hyper.epochs, snapshot_count((784, h, k))))
+    per_net = s * (3 * params + batch * 4 * k + chunk * (h + 4 * k)) + batch * h * (2 * s + 1) + 4 * params * snapshots
+    lane_rows = 0 if hyper.batch_size is None else lanes * batch * (784 + k) * s  # each lane's mini-batch rows
+    return int(estimate_run_bytes(hyper, n_train, n_valid, shared_inputs=shared_inputs)
+               + 1.1 * (rates * per_net + lane_rows))
 
 
 class SweepRun:

@@ -272,8 +272,8 @@ class SweepJob:
         for r, history in enumerate(live.histories):
             if len(history) > self.sent[r]:
                 new[r], self.sent[r] = [dict(rec) for rec in history[self.sent[r]:]], len(history)
-        return {"mode": live.mode, "new": new, "admitted": True, "seq": self.seq, "epoch": live.epoch,
-                "live": live.live_count, "reasons": list(live.reasons), "progress": live.progress,
+        return {"mode": live.mode, "new": new, "admitted": True, "seq": self.seq, "live": live.live_count,
+                "reasons": list(live.reasons), "progress": live.progress,
                 "wall": live.wall_seconds, "left": live.seconds_left()}
 
     def result(self):

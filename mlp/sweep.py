@@ -174,8 +174,11 @@ class Sweep:
         def lane(j):
             for idx in batches:
                 x, y, h, bw = self._batch_buffers(len(idx), j)
-                np.take(self.engine.x, idx, axis=0, out=x)
-                np.take(self.engine.y, idx, axis=0, out=y)
+                if self.full_batch:  # the training rows in order: the stacked rows themselves, no copy
+                    x, y = self.engine.x[: self.n_train], self.engine.y[: self.n_train]
+                else:
+                    np.take(self.engine.x, idx, axis=0, out=x)
+                    np.take(self.engine.y, idx, axis=0, out=y)
                 self._update_share(*shares[j], x, y, h, bw)
 
         for size in {len(idx) for idx in batches}:
@@ -192,7 +195,7 @@ class Sweep:
         momentum_update(params, velocity, bw.grads, self.lr[a:b], self.hyper.momentum, out=(params, velocity))
 
     def _batch_buffers(self, b, lane):
-        """(x (b, F), y (b, K)) of ``lane``, and the stack's h (R, b, H) and backward buffers, per batch size."""
+        """(x (b, F), y (b, K)) of ``lane`` (None in full batch), and the stack's h (R, b, H) and backward buffers."""
         key = (b, len(self.slots))
         if key not in self._buffers:
             r, (f, k) = len(self.slots), (self.engine.x.shape[1], self.engine.y.shape[1])
@@ -200,10 +203,11 @@ class Sweep:
             grads = Params(**{n: np.empty_like(v) for n, v in self.params.as_dict().items()})
             bw = network.Backward(None, np.empty((r, b, hidden), bool), None, np.empty((r, b, hidden), self.dtype),
                                   grads)
-            rows = [(np.empty((b, f), self.dtype), np.empty((b, k), self.dtype)) for _ in range(self.engine.lanes)]
+            lanes = 0 if self.full_batch else self.engine.lanes  # a full batch reads the stacked rows
+            rows = [(np.empty((b, f), self.dtype), np.empty((b, k), self.dtype)) for _ in range(lanes)]
             self._buffers[key] = (rows, np.empty((r, b, hidden), self.dtype), bw)
         rows, h, bw = self._buffers[key]
-        return (*rows[lane], h, bw)
+        return (*(rows[lane] if rows else (None, None)), h, bw)
 
     def metrics(self):
         """(train loss, train acc, valid loss, valid acc) of every live network, a tuple a slot.

@@ -91,13 +91,15 @@ def test_an_upload_is_estimated_from_its_header_only():
     assert estimate_upload_bytes(b"PK broken", "x.npz") == estimate_set_bytes(0)
 
 
-@pytest.mark.parametrize("hyper", [
-    Hyper(hidden=256, lr=0.1, epochs=2, batch_size=128, dtype="float32"),
-    Hyper(hidden=300, lr=0.1, epochs=2, batch_size=None, dtype="float64"),
-    Hyper(hidden=64, lr=0.1, epochs=2, batch_size=None, dtype="float32"),
+@pytest.mark.parametrize("hyper,images", [
+    (Hyper(hidden=256, lr=0.1, epochs=2, batch_size=128, dtype="float32"), 3000),
+    (Hyper(hidden=300, lr=0.1, epochs=2, batch_size=None, dtype="float64"), 3000),
+    (Hyper(hidden=64, lr=0.1, epochs=2, batch_size=None, dtype="float32"), 3000),
+    (Hyper(hidden=512, lr=0.1, epochs=1, batch_size=None, dtype="float32"), 18000),  # many more rows than a chunk
+    (Hyper(hidden=512, lr=0.1, epochs=1, batch_size=256, dtype="float32"), 18000),
 ])
-def test_the_run_estimate_covers_what_the_trainer_allocates(hyper):
-    images, labels = blob_letters(3000)
+def test_the_run_estimate_covers_what_the_trainer_allocates(hyper, images):
+    images, labels = blob_letters(images)
     split = split_dataset(images, labels)
     gc.collect()
     tracemalloc.start()
@@ -133,6 +135,29 @@ def test_the_run_estimate_on_shared_rows_covers_what_the_trainer_allocates(hyper
     estimate = estimate_run_bytes(hyper, n, len(split.y_valid), shared_inputs=True)
     assert peak <= estimate <= 3 * peak, (peak, estimate)
     assert estimate < estimate_run_bytes(hyper, n, len(split.y_valid)) - x.nbytes  # the rows are not counted
+
+
+@pytest.mark.parametrize("hyper,images", [
+    (Hyper(hidden=128, lr=0.1, epochs=2, batch_size=64, dtype="float32"), 3000),
+    (Hyper(hidden=256, lr=0.1, epochs=1, batch_size=128, dtype="float32"), 18000),
+    (Hyper(hidden=128, lr=0.1, epochs=1, batch_size=None, dtype="float64"), 18000),
+])
+def test_the_sweep_estimate_covers_what_the_sweep_allocates(hyper, images):
+    from lab.sweep_run import SweepRun, estimate_sweep_bytes
+    from mlp.sweep import Sweep
+
+    images, labels = blob_letters(images)
+    split = split_dataset(images, labels)
+    gc.collect()
+    tracemalloc.start()
+    run = SweepRun(Sweep(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, [0.01, 0.05, 0.2, 0.5],
+                         n_data=len(split.order)), [1, 2, 3, 4], "blobs")
+    while not run.finished:
+        run.advance(5.0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    estimate = estimate_sweep_bytes(hyper, len(split.y_train), len(split.y_valid), 4)
+    assert peak <= estimate <= 3 * peak, (peak, estimate)
 
 
 def test_the_training_budget_is_the_workers_share_or_the_setting(monkeypatch):

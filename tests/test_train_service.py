@@ -277,8 +277,9 @@ def test_pause_step_resume_and_stop_reach_the_child(service, split):
 
 def test_a_waiting_run_knows_its_place_and_starts_when_room_is_made(split):
     hyper = Hyper(hidden=16, lr=0.01, epochs=10_000, batch_size=2, seed=1)
-    need = estimate_run_bytes(hyper, len(split.y_train), len(split.y_valid), shared_inputs=True)
-    svc = train_service.TrainService(budget=int(need * 1.5), threads=1)  # room for one run
+    need, later = (estimate_run_bytes(h, len(split.y_train), len(split.y_valid), shared_inputs=True)
+                   for h in (hyper, replace(hyper, epochs=1)))  # (the estimate counts the snapshots kept)
+    svc = train_service.TrainService(budget=int(need + later / 2), threads=1)  # room for one run
     try:
         first = svc.start_run(hyper, 1, "x", "key", split, browser="A")
         second = svc.start_run(replace(hyper, epochs=1), 2, "x", "key", split, browser="B")

@@ -85,3 +85,16 @@ def snapshot_epochs(epochs, count):
         e = int(round(epochs * (i / (count - 1)) ** 2))
         chosen.append(max(e, chosen[-1] + 1) if chosen else e)
     return [e for e in chosen if e <= epochs]
+
+
+def with_last(snapshots, epoch, current):
+    """``snapshots`` [(epoch, Params)], plus ``(epoch, current())`` if the last one is older than ``epoch``
+    (a run that ended before its plan's last snapshot).
+
+    Epochs stay strictly increasing: a run stopped inside epoch ``epoch + 1`` keeps its exact snapshot of
+    epoch ``epoch``; its current weights are the model's own weights.
+    """
+    snaps = list(snapshots)
+    if snaps and snaps[-1][0] >= epoch:
+        return snaps
+    return [*snaps, (epoch, current())]

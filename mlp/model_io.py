@@ -64,7 +64,10 @@ def _model_arrays(params, hyper, history, snapshots=(), health=()):
     for key in RECORD_KEYS:
         arrays[f"history_{key}"] = np.array([r[key] for r in history], dtype=np.float64)
     if snapshots:
-        arrays[f"{SNAPSHOT_PREFIX}epoch"] = np.array([int(e) for e, _ in snapshots], np.int64)
+        epochs = np.array([int(e) for e, _ in snapshots], np.int64)
+        if not _epochs_ok(epochs, 0):  # never write a file ``load_model`` refuses
+            raise ValueError(f"snapshot epochs {epochs.tolist()} are not increasing whole numbers from 0")
+        arrays[f"{SNAPSHOT_PREFIX}epoch"] = epochs
         for name in PARAM_NAMES:
             arrays[SNAPSHOT_PREFIX + name] = np.stack([np.asarray(getattr(p, name)) for _, p in snapshots])
     if health:

@@ -261,11 +261,8 @@ class Sweep:
 
     def snapshots_with_last(self, r):
         """Run r's snapshots, plus its current weights if the last snapshot is older (a run that ended early)."""
-        snaps = list(self.snapshots[r])
-        at = len(self.histories[r])
-        if snaps[-1][0] == at and not (r in self.slots and self.position):
-            return snaps
-        return [*snaps, (at, self.params_of(r).copy(np.float32))]
+        return health.with_last(self.snapshots[r], len(self.histories[r]),
+                                lambda: self.params_of(r).copy(np.float32))
 
     def evaluate(self, r):
         """(train loss, train acc, valid loss, valid acc) of run r's current weights."""

@@ -505,11 +505,9 @@ class Trainer:
         return record
 
     def snapshots_with_last(self):
-        """``snapshots``, plus the current weights (at ``epoch``) if the last snapshot is older (a run ended early)."""
-        last_epoch = self.snapshots[-1][0] if self.snapshots else None
-        if last_epoch == self.epoch and self.position == 0:
-            return list(self.snapshots)
-        return [*self.snapshots, (self.epoch, self.engine.params.copy(np.float32))]
+        """``snapshots``, plus the current weights (at ``epoch``) if the last snapshot is older (a run ended early;
+        see ``mlp.health.with_last``)."""
+        return health.with_last(self.snapshots, self.epoch, lambda: self.engine.params.copy(np.float32))
 
     def step_epoch(self):
         """Run one whole epoch and return its record."""

@@ -148,3 +148,19 @@ def test_sweep_run_stop_keeps_what_was_learned():
     records = run.final_records()
     assert [rec.status for rec in records] == ["stopped", "stopped"]
     assert run.advance(1.0) == []
+
+
+def test_a_sweep_stopped_inside_an_epoch_keeps_increasing_snapshot_epochs():
+    """Two epochs done (both in the snapshot plan), then two mini-batches of the third: each rate's
+    snapshots stay 0, 1, 2 (the exact weights of epoch 2), as a ``Trainer``'s do."""
+    hyper = Hyper(hidden=16, lr=0.1, momentum=0.9, epochs=200, batch_size=50, seed=7, dtype="float64")
+    sweep = Sweep(*data("float64"), hyper, [0.05, 0.2])
+    while len(sweep.histories[0]) < 2:
+        sweep.step(max_batches=3)
+    at_two = [sweep.params_of(r) for r in range(2)]
+    sweep.step(max_batches=2)
+    assert sweep.position > 0
+    for r in range(2):
+        snaps = sweep.snapshots_with_last(r)
+        assert [e for e, _ in snaps] == [0, 1, 2]
+        np.testing.assert_allclose(snaps[-1][1].w_h, at_two[r].w_h, rtol=1e-6, atol=1e-7)

@@ -166,8 +166,43 @@ def test_snapshots_are_the_weights_at_their_epochs():
 def test_a_run_ended_early_keeps_its_last_weights():
     split = frozen_split(n=300)
     trainer = make(split, replace(SMALL, epochs=200, batch_size=50))
-    trainer.step_epoch(), trainer.step_epoch(), trainer.step(max_batches=2)
-    snaps = trainer.snapshots_with_last()
-    assert [e for e, _ in snaps] == [0, 1, 2, 2]
+    assert health.snapshot_epochs(200, health.snapshot_count(trainer.params.sizes))[:4] == [0, 1, 2, 5]
+    for _ in range(3):
+        trainer.step_epoch()
+    snaps = trainer.snapshots_with_last()  # epoch 3 is not in the plan: the weights at the stop are added
+    assert [e for e, _ in snaps] == [0, 1, 2, 3]
     params_close(snaps[-1][1], trainer.params, 1e-6)
 
+
+@pytest.mark.parametrize("batches", [0, 2])
+def test_a_run_stopped_inside_the_epoch_after_a_snapshot_keeps_increasing_epochs(tmp_path, batches):
+    """Stopped inside epoch 3 (or at its start) after the plan's snapshot of epoch 2: the file loads."""
+    from mlp.model_io import load_model, save_model
+
+    split = frozen_split(n=300)
+    trainer = make(split, replace(SMALL, epochs=200, batch_size=50))
+    trainer.step_epoch(), trainer.step_epoch()
+    at_two = trainer.params
+    if batches:
+        trainer.step(max_batches=batches)
+        assert trainer.position > 0
+    snaps = trainer.snapshots_with_last()
+    assert [e for e, _ in snaps] == [0, 1, 2]
+    params_close(snaps[-1][1], at_two, 1e-6)  # the snapshot is the weights of epoch 2, not those of the stop
+    save_model(tmp_path / "m.npz", trainer.params, trainer.hyper, trainer.history, snaps)
+    model = load_model(tmp_path / "m.npz")
+    assert [e for e, _ in model.snapshots] == [0, 1, 2]
+
+
+
+def test_a_model_is_never_written_with_snapshot_epochs_the_loader_refuses(tmp_path):
+    from mlp.model_io import save_model
+
+    split = frozen_split(n=300)
+    trainer = make(split, replace(SMALL, epochs=2, batch_size=50))
+    trainer.step_epoch()
+    p = trainer.params
+    for epochs in ([0, 1, 1], [0, 2, 1], [-1, 0]):
+        with pytest.raises(ValueError, match="snapshot epochs"):
+            save_model(tmp_path / "m.npz", p, trainer.hyper, trainer.history, [(e, p) for e in epochs])
+    assert not (tmp_path / "m.npz").exists()

@@ -23,10 +23,10 @@ TOL = 0.002  # the README states this tolerance
 REPORT_TOL = 0.005  # and this one, against the course report's figures
 REPORT_TRAIN, REPORT_VALID = 0.9768, 0.9128  # the course report's final accuracies (no test accuracy there)
 README_REAL = {  # README, "Command line": final train, final validation, test accuracy on notMNIST_small
-    "float32": (0.9772, 0.9148, 0.9200),
+    "float32": (0.9772, 0.9152, 0.9200),
     "float64": (0.9772, 0.9148, 0.9200),
 }
-README_EMBEDDED = (0.9932, 0.9598, 0.9620)  # README, "Data": --preset assignment (float32) on data/letters.npz
+README_EMBEDDED = (0.9933, 0.9597, 0.9620)  # README, "Data": --preset assignment (float32) on data/letters.npz
 README_FAITHFULNESS = 0.9165  # README, "Data": trained on all embedded letters, read on the real notMNIST_small
 # 15 mini-batch epochs in float32 amplify rounding: reorderings of the float32 arithmetic alone (one engine for
 # both dtypes) gave 0.9152, 0.9183 and 0.9165 during its refactoring, so it is asserted within 0.005.

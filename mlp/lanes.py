@@ -110,6 +110,13 @@ def _pool(n):
         return pool
 
 
+def spans(n, k):
+    """k contiguous (start, stop) ranges covering 0..n, as equal as possible (some empty when n < k):
+    the shares of n rows (or networks) of k lanes."""
+    cuts = [n * i // k for i in range(k + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
 def run(fn, n):
     """[fn(0), ..., fn(n - 1)], each on its own thread (fn(0) on this one) with BLAS at one thread meanwhile."""
     if n <= 1 or _blas() is None:

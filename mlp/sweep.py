@@ -28,7 +28,6 @@ from .network import Params
 from .train import (
     RECORD_KEYS,
     Engine,
-    _spans,
     at_or_above_chance,
     dead_units_reason,
     divergence_reason,
@@ -169,7 +168,7 @@ class Sweep:
         the networks do not interact, so the lanes meet once a call, not once an update. A share is
         views of the stack, written in place, so the lanes touch disjoint parts of every array.
         """
-        shares = _spans(len(self.slots), min(self.engine.lanes, len(self.slots)))
+        shares = lanes.spans(len(self.slots), min(self.engine.lanes, len(self.slots)))
 
         def lane(j):
             for idx in batches:

@@ -118,12 +118,6 @@ def block_rows_for(n_in, hidden, macs=BLOCK_MACS):
     return max(64, macs // max(1, n_in * hidden))
 
 
-def _spans(n, k):
-    """k contiguous (start, stop) ranges covering 0..n, as equal as possible (some empty when n < k)."""
-    cuts = [n * i // k for i in range(k + 1)]
-    return list(zip(cuts[:-1], cuts[1:]))
-
-
 class Engine:
     """The training arithmetic in one dtype: ``network.forward``, ``network.backward``, ``momentum_update``.
 
@@ -155,7 +149,7 @@ class Engine:
         self.n_valid = len(self.labels) - self.n_train
         self.y = one_hot(self.labels, params.sizes[2], self.dtype)
         k = max(1, -(-len(self.labels) // block_rows)) if block_rows else 1
-        self.blocks = list(zip(_spans(self.n_train, k), _spans(self.n_valid, k)))
+        self.blocks = list(zip(lanes_module.spans(self.n_train, k), lanes_module.spans(self.n_valid, k)))
         self.lanes = lanes_module.blas_threads() if lanes is None else max(1, lanes)
         self._buffers = [{} for _ in range(self.lanes)]  # a dict of scratch arrays a lane
         self.sums = None  # this epoch's sums over blocks (``begin_epoch``)
@@ -178,7 +172,8 @@ class Engine:
         """Forward pass over block i (its training and validation rows); with ``backprop``, add its gradient."""
         (t0, t1), (v0, v1) = self.blocks[i]
         lanes = max(1, min(self.lanes, -(-(t1 - t0 + v1 - v0) // self.CHUNK_ROWS)))
-        shares = zip(_spans(t1 - t0, lanes), _spans(v1 - v0, lanes))  # lane j: an equal share of both
+        # lane j: an equal share of the training rows and of the validation rows
+        shares = zip(lanes_module.spans(t1 - t0, lanes), lanes_module.spans(v1 - v0, lanes))
         chunks = [self._chunks(t0 + a, t0 + b) + self._chunks(self.n_train + v0 + c, self.n_train + v0 + d)
                   for (a, b), (c, d) in shares]
         parts = lanes_module.run(lambda j: self._lane(j, chunks[j], backprop), lanes)

@@ -117,3 +117,12 @@ def test_an_error_in_a_lane_reaches_the_caller_and_restores_blas():
     with pytest.raises(ValueError, match="lane 1 failed"):
         lanes.run(lane, 2)
     assert lanes.blas_threads() == before
+
+
+@pytest.mark.parametrize("n, k", [(10, 3), (2, 5), (0, 2), (1024, 2), (7, 1)])
+def test_spans_cover_the_rows_once_in_near_equal_contiguous_shares(n, k):
+    shares = lanes.spans(n, k)
+    assert len(shares) == k and shares[0][0] == 0 and shares[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(shares, shares[1:]))  # contiguous, no overlap, no gap
+    sizes = [stop - start for start, stop in shares]
+    assert min(sizes) >= 0 and max(sizes) - min(sizes) <= 1

@@ -206,3 +206,40 @@ def test_a_model_is_never_written_with_snapshot_epochs_the_loader_refuses(tmp_pa
         with pytest.raises(ValueError, match="snapshot epochs"):
             save_model(tmp_path / "m.npz", p, trainer.hyper, trainer.history, [(e, p) for e in epochs])
     assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("batch_size, block_rows", [(80, None), (None, 80)], ids=["mini-batch", "full batch, blocks"])
+def test_a_run_stopped_at_any_unit_downloads_a_file_that_loads(batch_size, block_rows):
+    """Every stop point of a 21-epoch run (each unit of work: a mini-batch, or a row block), saved as the
+    Training page's download saves it: the file loads, with increasing snapshot epochs up to the epochs done."""
+    from mlp.model_io import load_model, model_bytes
+
+    split = frozen_split(n=300)
+    trainer = make(split, replace(SMALL, hidden=4, epochs=21, batch_size=batch_size), block_rows=block_rows)
+    assert len(trainer.snapshot_plan) < 22  # some epochs keep no snapshot: both cases of ``with_last`` occur
+    stops = 0
+    while not trainer.done:
+        trainer.step(max_batches=1)
+        snaps = trainer.snapshots_with_last()
+        model = load_model(model_bytes(trainer.params, trainer.hyper, trainer.history, snaps, trainer.health))
+        epochs = [e for e, _ in model.snapshots]
+        assert epochs[0] == 0 and epochs[-1] == trainer.epoch, (stops, epochs)
+        assert len(model.history) == len(model.health) == trainer.epoch
+        stops += 1
+    assert stops == 21 * trainer.units_per_epoch >= 42
+
+
+def test_a_sweep_stopped_at_any_step_downloads_files_that_load():
+    from mlp.model_io import load_model, model_bytes
+    from mlp.sweep import Sweep
+
+    split = frozen_split(n=300)
+    sweep = Sweep(split.x_train, split.y_train, split.x_valid, split.y_valid,
+                  replace(SMALL, hidden=4, epochs=21, batch_size=80), [0.02, 0.1])
+    assert len(sweep.snapshot_plan) < 22
+    while not sweep.done:
+        sweep.step(max_batches=1)
+        for r in range(2):
+            snaps = sweep.snapshots_with_last(r)
+            model = load_model(model_bytes(sweep.params_of(r), sweep.hypers[r], sweep.histories[r], snaps))
+            assert [e for e, _ in model.snapshots][-1] == len(sweep.histories[r])

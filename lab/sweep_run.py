@@ -195,6 +195,7 @@ class SweepRun:
             params=params, final={"train_loss": tl, "train_acc": ta, "valid_loss": vl, "valid_acc": va},
             test_acc=test_acc, train_seconds=float(sum(rec["seconds"] for rec in history)),
             wall_seconds=self.wall_seconds / s.runs, reason=s.reasons[r], snapshots=s.snapshots_with_last(r),
+            health=list(s.healths[r]),
         )
 
 

@@ -76,7 +76,8 @@ class Sweep:
     the end of the epoch) and returns ``{r: record}`` when the call completes an epoch, else None.
     ``histories[r]``: run r's records; ``reasons[r]``: why run r stopped (None while it learns);
     ``hypers[r]``: run r's Hyper (``hyper`` with lr = ``lrs[r]``); ``snapshots[r]``: its weights at the epochs
-    a ``Trainer`` keeps (``mlp.health.snapshot_epochs``), float32. (No gradient health is measured.)
+    a ``Trainer`` keeps (``mlp.health.snapshot_epochs``), float32; ``healths[r]``: its gradient health, a
+    ``Trainer``'s records (``mlp.health``: the same sampled updates, the unit shares of the epoch's first pass).
     stacked: the training and validation rows stacked already, shared (see ``mlp.train.Engine``).
     """
 
@@ -100,6 +101,8 @@ class Sweep:
         self.snapshot_plan = set(health.snapshot_epochs(hyper.epochs, health.snapshot_count(first.sizes)))
         start = first.copy(np.float32)  # the same first weights for every run: one array
         self.snapshots = [[(0, start)] for _ in range(r)]  # (epoch, Params float32), as Trainer.snapshots
+        self.healths = [[] for _ in range(r)]  # per epoch, as Trainer.health
+        self._steps, self._measured, self._shares = {}, set(), None  # this epoch's health so far
         self.batch_rng = np.random.default_rng(hyper.seed)
         self.order, self.position, self.epoch_metrics, self.epoch_seconds = np.zeros(0, np.intp), 0, None, 0.0
         self._buffers = {}
@@ -143,6 +146,7 @@ class Sweep:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.position == 0:
                 self.epoch_metrics = self.metrics()
+                self._steps, self._measured = {r: [] for r in self.slots}, health.sampled_steps(self.batches_per_epoch)
                 if not self.full_batch:
                     self.order = self.batch_rng.permutation(self.n_train)
             if self.full_batch:
@@ -169,9 +173,11 @@ class Sweep:
         views of the stack, written in place, so the lanes touch disjoint parts of every array.
         """
         shares = lanes.spans(len(self.slots), min(self.engine.lanes, len(self.slots)))
+        first = self.position // self.batch_size  # the epoch's index of the first of ``batches``
+        steps = [[] for _ in shares]  # lane j: [(slot, step_health)] of its measured updates
 
         def lane(j):
-            for idx in batches:
+            for i, idx in enumerate(batches):
                 x, y, h, bw = self._batch_buffers(len(idx), j)
                 if self.full_batch:  # the training rows in order: the stacked rows themselves, no copy
                     x, y = self.engine.x[: self.n_train], self.engine.y[: self.n_train]
@@ -179,11 +185,20 @@ class Sweep:
                     np.take(self.engine.x, idx, axis=0, out=x)
                     np.take(self.engine.y, idx, axis=0, out=y)
                 self._update_share(*shares[j], x, y, h, bw)
+                if first + i in self._measured:
+                    steps[j] += [(a, self._step_health(a, bw.grads)) for a in range(*shares[j])]
 
         for size in {len(idx) for idx in batches}:
             self._batch_buffers(size, 0)  # made here, before the lanes share them
         with lanes.one_blas_thread(self.engine.lanes > 1):  # also for one lane: no BLAS thread left spinning
             lanes.run(lane, len(shares))
+        for slot, record in (pair for lane_steps in steps for pair in lane_steps):
+            self._steps[self.slots[slot]].append(record)
+
+    def _step_health(self, slot, grads):
+        """``health.step_health`` of the network in ``slot`` after its update (grads: the whole stack's buffer)."""
+        views = [_rows(p, slot, slot + 1) for p in (grads, self.velocity, self.params)]
+        return health.step_health(*views)
 
     def _update_share(self, a, b, x, y, h, bw):
         """Forward, backward and momentum of stacked networks a..b on the batch (x, y), into their buffers."""
@@ -214,7 +229,7 @@ class Sweep:
         The trainer's ``Engine.evaluate`` on the stacked weights: one forward pass a chunk of rows for all.
         """
         self.engine.params = self.params
-        columns = self.engine.evaluate()
+        columns, self._shares = self.engine.evaluate(units=True)  # and the unit shares, (R,) each
         return [tuple(float(c[slot]) for c in columns) for slot in range(len(self.slots))]
 
     def _finish_epoch(self):
@@ -224,6 +239,8 @@ class Sweep:
             record = dict(zip(RECORD_KEYS, (len(self.histories[r]) + 1, *self.epoch_metrics[slot], seconds)))
             self.histories[r].append(record)
             out[r] = record
+            shares = (float(self._shares[0][slot]), float(self._shares[1][slot]))
+            self.healths[r].append(health.epoch_health(record["epoch"], self._steps[r], *shares))
             if record["epoch"] in self.snapshot_plan:
                 self.snapshots[r].append((record["epoch"], unstack(self.params, slot).copy(np.float32)))
         self.position, self.epoch_seconds, self.epoch_metrics = 0, 0.0, None

@@ -229,18 +229,21 @@ class Engine:
         return tl / nt, tc / nt, vl / nv, vc / nv
 
     def unit_shares(self):
-        """(dead, always on): shares of hidden units off for every training row / on for every one, this epoch."""
+        """(dead, always on): shares of hidden units off for every training row / on for every one, this epoch
+        (floats; (R,) arrays for R stacked networks)."""
         s = self.sums
-        return 1.0 - float(np.mean(s["alive"])), float(np.mean(s["always"]))
+        dead, always = 1.0 - np.mean(s["alive"], axis=-1), np.mean(s["always"], axis=-1)
+        return (float(dead), float(always)) if np.ndim(dead) == 0 else (dead, always)
 
-    def evaluate(self):
-        """(train loss, train acc, valid loss, valid acc) of the current weights (all blocks, no update)."""
+    def evaluate(self, units=False):
+        """(train loss, train acc, valid loss, valid acc) of the current weights (all blocks, no update);
+        with ``units``, (those metrics, ``unit_shares()`` of the same pass)."""
         saved = self.sums
         self.begin_epoch()
         for i in range(len(self.blocks)):
             self.block(i, backprop=False)
-        metrics, self.sums = self.epoch_metrics(), saved
-        return metrics
+        metrics, shares, self.sums = self.epoch_metrics(), self.unit_shares(), saved
+        return (metrics, shares) if units else metrics
 
     def full_batch_update(self):
         """The momentum step with the gradient summed over the epoch's blocks -> that gradient (None: no rows)."""

@@ -36,10 +36,10 @@ def sweep_and_trainers(hyper, lrs, dtype):
 
 
 @pytest.mark.parametrize("dtype, tol", [("float64", 1e-10), ("float32", 1e-4)])
-@pytest.mark.parametrize("batch", [32, None])
+@pytest.mark.parametrize("batch", [8, 32, None])
 def test_each_curve_equals_a_separate_run(dtype, tol, batch):
     hyper = Hyper(hidden=24, lr=0.1, momentum=0.9, epochs=4, batch_size=batch, seed=7, dtype=dtype)
-    lrs = log_grid(0.01, 0.5, 5)
+    lrs = log_grid(0.01, 0.5 if batch != 8 else 0.1, 5)  # batch 8 (27 updates an epoch, 8 measured): 0.5 diverges
     sweep, trainers = sweep_and_trainers(hyper, lrs, dtype)
     for r, t in enumerate(trainers):
         assert len(sweep.histories[r]) == len(t.history) == 4
@@ -51,6 +51,11 @@ def test_each_curve_equals_a_separate_run(dtype, tol, batch):
         for name in network.PARAM_NAMES:
             np.testing.assert_allclose(getattr(final, name), getattr(t.params, name), atol=tol * 10, rtol=tol * 10)
         assert sweep.evaluate(r) == pytest.approx(t.evaluate(), abs=tol, rel=tol)
+        assert len(sweep.healths[r]) == len(t.health) == 4
+        for mine, theirs in zip(sweep.healths[r], t.health):  # the same sampled updates, the same unit shares
+            assert mine.keys() == theirs.keys()
+            for key, value in theirs.items():
+                assert mine[key] == pytest.approx(value, abs=tol, rel=tol * 10), (r, key)
         mine, theirs = sweep.snapshots_with_last(r), t.snapshots_with_last()
         assert [e for e, _ in mine] == [e for e, _ in theirs]
         for (_, a), (_, b) in zip(mine, theirs):
@@ -136,6 +141,8 @@ def test_sweep_run_advances_pauses_and_records():
     assert 0 <= records[1].test_acc <= 1 and isinstance(records[1].params, Params)
     assert [e for e, _ in records[0].snapshots] == [0, 1, 2, 3]
     assert records[2].snapshots[-1][0] == len(records[2].history)  # the diverged run's last weights
+    for rec, healths in zip(records, run.sweep.healths):  # each run's gradient health, as a Trainer's run keeps
+        assert rec.health == healths and [h["epoch"] for h in rec.health] == [h["epoch"] for h in rec.history]
 
 
 def test_sweep_run_stop_keeps_what_was_learned():

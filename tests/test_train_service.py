@@ -349,6 +349,7 @@ def test_a_sweep_is_one_job_of_the_child_and_its_runs_equal_the_sweep_in_this_pr
         np.testing.assert_allclose(theirs.params.w_h, mine.params.w_h, rtol=1e-9, atol=1e-12)
         assert theirs.test_acc == pytest.approx(mine.test_acc)
         assert [e for e, _ in theirs.snapshots] == [e for e, _ in mine.snapshots]
+        assert len(theirs.health) == 3 and theirs.health[-1]["grad_w_h"] == pytest.approx(mine.health[-1]["grad_w_h"])
     assert remote.histories == [r.history for r in remote.final_records()]
     wait_for(lambda: service.data.names() == [], what="the rows freed")
 

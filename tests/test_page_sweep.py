@@ -94,6 +94,7 @@ def test_a_sweep_of_six_rates_trains_and_goes_to_the_history(split):
     lrs = log_grid(0.01, 0.5, 6)
     assert [r.hyper.lr for r in runs] == pytest.approx(lrs) and len({r.run_id for r in runs}) == 6
     assert all(r.status == "finished" and len(r.history) == 3 for r in runs)
+    assert all([h["epoch"] for h in r.health] == [1, 2, 3] for r in runs)  # the history's health row has them
     hyper = Hyper(hidden=16, lr=lrs[3], momentum=0.9, epochs=3, batch_size=32, seed=521, dtype="float32")
     alone = Trainer(split.x_train, split.y_train, split.x_valid, split.y_valid, hyper, n_data=len(split.order))
     alone.run()
@@ -168,6 +169,8 @@ def test_a_sweep_in_the_trainer_process_draws_its_curves_and_lands_in_the_histor
         assert [mine[k] for k in RECORD_KEYS[1:-1]] == pytest.approx([theirs[k] for k in RECORD_KEYS[1:-1]], abs=1e-4)
     np.testing.assert_allclose(runs[2].params.w_h, alone.params.w_h, atol=1e-4)
     assert runs[2].test_acc is not None and len(runs[2].snapshots) >= 2
+    assert [h["epoch"] for h in runs[2].health] == [1, 2, 3, 4]
+    assert runs[2].health[-1]["grad_w_h"] == pytest.approx(alone.health[-1]["grad_w_h"], rel=1e-3)
     assert "run history" in at.success[0].value
 
 

@@ -135,6 +135,16 @@ MUTATIONS = (
              (("mlp/metrics.py", "np.asarray(y_true) * k + np.asarray(y_pred)",
                "np.asarray(y_pred) * k + np.asarray(y_true)"),),
              ("tests/test_metrics_io.py", "tests/test_inspect_model.py")),
+    Mutation("a run stopped inside the epoch after a snapshot adds its weights again under that epoch",
+             (("mlp/health.py", "if snaps and snaps[-1][0] >= epoch:", "if snaps and snaps[-1][0] > epoch:"),),
+             ("tests/test_train_blocks_health.py", "tests/test_sweep.py")),
+    Mutation("model files written with snapshot epochs the loader refuses (no check at save)",
+             (("mlp/model_io.py", "if not _epochs_ok(epochs, 0):  # never write a file ``load_model`` refuses",
+               "if False:"),),
+             ("tests/test_train_blocks_health.py",)),
+    Mutation("sweep: the gradient health sampled at each call's own batch index, not the epoch's",
+             (("mlp/sweep.py", "if first + i in self._measured:", "if i in self._measured:"),),
+             ("tests/test_sweep.py",)),
 )
 
 

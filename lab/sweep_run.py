@@ -73,6 +73,8 @@ class SweepRun:
         self.lock = threading.RLock()
         self.interrupt = threading.Event()
         self.records = None  # [RunRecord], built by the call that ends the sweep
+        self.defer_records = False  # True: the records are built by ``build_records`` in slices, not at the end
+        self._built = []  # the records built so far (one a learning rate, in order)
 
     @property
     def hypers(self):
@@ -122,11 +124,12 @@ class SweepRun:
         self.mode = "running"
 
     def stop(self):
-        """End the sweep where it stands; builds the records."""
+        """End the sweep where it stands; builds the records (unless ``defer_records``)."""
         with self.lock:
             self._account()
             self.stopped, self._active_since = True, None
-            self.final_records()
+            if not self.defer_records:
+                self.final_records()
 
     @property
     def progress(self):
@@ -152,7 +155,8 @@ class SweepRun:
             self._account()
             if self.finished:
                 self._active_since = None
-            self.final_records()
+            if not self.defer_records:
+                self.final_records()
             return new
 
     def _one_step(self, remaining):
@@ -172,10 +176,21 @@ class SweepRun:
         return sorted((done or {}).items())
 
     def final_records(self):
-        """The runs' RunRecords once the sweep has ended (built once), else None."""
+        """The runs' RunRecords once the sweep has ended (built once; those not built yet, now), else None."""
+        return self.build_records(float("inf"))
+
+    def build_records(self, budget):
+        """Once the sweep has ended, build its runs' records for about ``budget`` seconds (at least one; each
+        evaluates a network's final weights); the list once all are built, else None."""
         with self.lock:
             if self.records is None and self.finished:
-                self.records = [self.to_record(r) for r in range(self.sweep.runs)]
+                start = self.clock()
+                while len(self._built) < self.sweep.runs:
+                    self._built.append(self.to_record(len(self._built)))
+                    if self.clock() - start >= budget:
+                        break
+                if len(self._built) == self.sweep.runs:
+                    self.records = self._built
             return self.records
 
     def to_record(self, r):

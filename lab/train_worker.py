@@ -244,6 +244,7 @@ class SweepJob:
         sweep = Sweep(d.x[:n], d.labels[:n], d.x[n: d.n_fit], d.labels[n: d.n_fit], spec["hyper"], spec["lrs"],
                       n_data=d.ref["n_data"], stacked=(d.x[: d.n_fit], d.labels[: d.n_fit], n))
         self.live = SweepRun(sweep, spec["run_ids"], spec["data_name"], split=TestRows(d))
+        self.live.defer_records = True  # one network's final evaluation a slice or so (``advance``)
 
     @property
     def finished(self):
@@ -251,7 +252,10 @@ class SweepJob:
 
     @property
     def active(self):
-        return self.live.active if self.live is not None else not self.stopped
+        """Runnable: training, or ended with records still to build."""
+        if self.live is not None:
+            return self.live.active or (self.live.finished and self.live.records is None)
+        return not self.stopped
 
     def command(self, name):
         if name != "stop":
@@ -262,6 +266,9 @@ class SweepJob:
             self.live.stop()
 
     def advance(self, seconds):
+        if self.live.finished:
+            self.live.build_records(seconds)
+            return []
         return self.live.advance(seconds)
 
     def status(self):

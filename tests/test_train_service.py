@@ -393,3 +393,40 @@ def test_a_queued_sweep_stopped_before_it_starts_ends_with_empty_records(split):
         blocker.stop()
     finally:
         svc.close()
+
+
+def test_a_sweep_jobs_final_evaluation_is_spread_over_slices():
+    """Each network's final weights are evaluated in a slice of their own (or a few a slice), so the end
+    of a sweep of large networks does not hold the trainer for R evaluations at once."""
+    hyper = Hyper(hidden=1024, lr=0.05, momentum=0.9, epochs=1, batch_size=100, seed=0)
+    lrs = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32]
+    split = synthetic_split(6000)
+    shm, ref = train_service.share_rows(split, hyper.dtype)
+    try:
+        data = train_worker.SharedRows(ref)
+        sent = []
+        sched = train_worker.Scheduler(2**31, sent.append, data=lambda r, rows=data: rows)
+        spec = {"hyper": hyper, "lrs": lrs, "run_ids": list(range(1, 7)), "data_name": "x"}
+        sched.handle(("start", 1, "sweep", spec, "A", ref))
+        job = sched.jobs[1]
+        sched.clock = job.live.clock = time.process_time  # CPU time of this process: the work a slice does
+        while not job.live.finished:
+            assert sched.tick()
+        one = time.process_time()
+        job.live.to_record(0)  # what one network's final evaluation costs (built again below, not kept)
+        one = time.process_time() - one
+        before = len(sched.slices)
+        while sched.tick():
+            pass
+        ending = [s for _, s in sched.slices[before:]]
+        end = [m for m in sent if m[0] == "end"][0][2]
+        assert [r.run_id for r in end["records"]] == list(range(1, 7))
+        assert all(r.status == "finished" and r.test_acc is not None for r in end["records"])
+        # the records took several slices, none much longer than a slice plus one network's evaluation
+        assert len(ending) >= 2 and max(ending) < sched.slice + 2 * one, (ending, one, sched.slice)
+        assert sum(ending) > sched.slice + 2 * one  # all six at once would not have fitted that bound
+        del data, job, sched
+    finally:
+        gc.collect()
+        shm.close()
+        shm.unlink()

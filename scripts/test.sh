@@ -16,9 +16,9 @@ if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
 fi
 if [ $# -gt 0 ]; then exec .venv/bin/python -m pytest -ra "$@"; fi  # your selection, in one process
 # The whole suite in two parts. The unit and page tests use one CPU each: two pytest-xdist processes run them.
-# The browser, classroom and reproduction tests drive servers and browsers that need both cores, so they run
-# one at a time after them.
+# The browser, classroom and reproduction tests drive servers and browsers that need both cores, and the
+# sandbox's tests time limits of a few seconds (marker "serial"), so they run one at a time after them.
 status=0
-.venv/bin/python -m pytest -ra -n 2 -m "not e2e and not slow" || status=$?
-.venv/bin/python -m pytest -ra -m "e2e or slow" || status=$?
+.venv/bin/python -m pytest -ra -n 2 -m "not e2e and not slow and not serial" || status=$?
+.venv/bin/python -m pytest -ra -m "e2e or slow or serial" || status=$?
 exit $status

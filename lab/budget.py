@@ -176,6 +176,13 @@ def estimate_path_bytes(path):
     return estimate_set_bytes(*_declared_images(path, path.name, owner))
 
 
+def rows_in_flight(n):
+    """(L, C): the lanes an estimate counts (one a core this process may use, the most the trainer takes) and
+    C = min(n, L * ``Engine.CHUNK_ROWS``), the rows of n whose hidden layer is held at once."""
+    lanes = len(os.sched_getaffinity(0))
+    return lanes, min(n, lanes * Engine.CHUNK_ROWS)
+
+
 def estimate_run_bytes(hyper: Hyper, n_train, n_valid, shared_inputs=False):
     """Bytes a training run's trainer allocates (``mlp.train.Engine``), from its settings and the split's sizes.
 
@@ -193,8 +200,8 @@ def estimate_run_bytes(hyper: Hyper, n_train, n_valid, shared_inputs=False):
     """
     s = 8 if hyper.dtype == "float64" else 4
     n, h, k = n_train + n_valid, hyper.hidden, 10
-    lanes = len(os.sched_getaffinity(0))
-    rows = min(n, lanes * Engine.CHUNK_ROWS) + (0 if hyper.batch_size is None else min(hyper.batch_size, n_train))
+    lanes, in_flight = rows_in_flight(n)
+    rows = in_flight + (0 if hyper.batch_size is None else min(hyper.batch_size, n_train))
     batch_inputs = 0 if hyper.batch_size is None else min(hyper.batch_size, n_train) * PIXELS
     params = PIXELS * h + h + h * k + k
     inputs = 0 if shared_inputs else n * PIXELS

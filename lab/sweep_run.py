@@ -13,19 +13,17 @@ the proxy with the same interface that the service's receiver updates.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import replace
 
 import numpy as np
 
-from lab.budget import estimate_run_bytes
+from lab.budget import estimate_run_bytes, rows_in_flight
 from lab.runs import RunRecord, stopped_record
 from mlp.health import snapshot_count, snapshot_epochs
 from mlp.metrics import accuracy
 from mlp.network import predict
-from mlp.train import Engine
 
 MODES = ("running", "paused")
 
@@ -40,8 +38,7 @@ def estimate_sweep_bytes(hyper, n_train, n_valid, rates, shared_inputs=False):
     s = 8 if hyper.dtype == "float64" else 4
     h, k, n = hyper.hidden, 10, n_train + n_valid
     batch = n_train if hyper.batch_size is None else min(hyper.batch_size, n_train)
-    lanes = len(os.sched_getaffinity(0))
-    chunk = min(n, lanes * Engine.CHUNK_ROWS)
+    lanes, chunk = rows_in_flight(n)
     params = 784 * h + h + h * k + k
     snapshots = len(snapshot_epochs(hyper.epochs, snapshot_count((784, h, k))))
     per_net = s * (3 * params + batch * 4 * k + chunk * (h + 4 * k)) + batch * h * (2 * s + 1) + 4 * params * snapshots

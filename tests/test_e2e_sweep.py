@@ -105,6 +105,11 @@ def test_a_sweep_of_six_rates(page, app_url):
     table = page.locator('[data-testid="stDataFrame"]').first
     expect(table).to_be_visible(timeout=WAIT)
     expect(page.get_by_text(re.compile(r"Run \d+ \(lr 0\.5, H 256\)")).first).to_be_attached(timeout=WAIT)
+    # the last sweep run is the Training page's last run, with its gradient health row like any run
+    last = page.get_by_role("heading", name=re.compile(r"Last run: run \d+ \(finished\)"))
+    expect(last).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("Gradient health per epoch", exact=False).first).to_be_visible(timeout=WAIT)
+    shoot(page, "sweep_run_in_training", last)
 
 
 def train_quick_demo(page, app_url):

@@ -223,10 +223,12 @@ def last_run_panel():
         st.warning(f"Note: {note}.", icon=":material/warning:")
     c = st.columns(4)
     c[0].metric("Test accuracy", fmt(run.test_acc), help="Final weights on the test images.")
-    c[1].metric("Validation accuracy", fmt(run.final.get("valid_acc")), help="Final weights.")
-    c[2].metric("Training accuracy", fmt(run.final.get("train_acc")), help="Final weights.")
+    # no help icons on these two: at 1024 px "Validation accuracy" and an icon do not fit a quarter row
+    c[1].metric("Validation accuracy", fmt(run.final.get("valid_acc")))
+    c[2].metric("Training accuracy", fmt(run.final.get("train_acc")))
     seconds = run.wall_seconds or run.train_seconds
     c[3].metric("Training time", f"{seconds:.1f} s", help=f"{run.epochs_done} epochs; pauses not counted.")
+    st.caption("Accuracies of the final weights.")
     if run.history:
         c = st.columns(2, gap="large")
         c[0].altair_chart(run_curves_chart(run.history, "Loss"))

@@ -153,7 +153,8 @@ def test_a_sweep_in_the_trainer_process_draws_its_curves_and_lands_in_the_histor
     at.button(key="sweep_start").click().run()
     live = at.session_state[sw.LIVE]
     assert isinstance(live, RemoteSweep) and live.runs == 6
-    rerun_until(at, lambda: 1 <= live.epoch, what="the first epoch")
+    # the epoch arrives on the trainer's thread, maybe after the last script run drew the page: draw once more
+    rerun_until(at, lambda: 1 <= live.epoch, what="the first epoch").run()
     if at.session_state[sw.LIVE] is live:  # still training: six curves drawn live, nothing trained in this thread
         assert len(chart_runs(at)["Validation accuracy"]) == 6
         assert "networks training" in at.get("progress")[0].proto.text

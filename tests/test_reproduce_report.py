@@ -178,7 +178,7 @@ def test_fast_and_reference_paths_agree_on_real_letters(real_data_path):
 
 @pytest.mark.slow
 def test_report_recipe_on_the_embedded_letters_gives_the_readme_figures(embedded_run):
-    """The report's recipe on data/letters.npz: the README's 0.9926 / 0.9575 / 0.9593, with a generalisation gap."""
+    """The report's recipe on data/letters.npz: the README's figures (README_EMBEDDED), with a generalisation gap."""
     run = embedded_run
     assert_ran_the_recipe(run)
     assert run["split"] == (10000, 6000, 43070 - 16000)

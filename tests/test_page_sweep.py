@@ -89,6 +89,7 @@ def test_a_sweep_of_six_rates_trains_and_goes_to_the_history(split):
     assert at.session_state[sw.LIVE] is live and 1 <= live.epoch < 3
     live_curves = chart_runs(at)
     assert len(live_curves["Validation accuracy"]) == 6 and len(live_curves["Validation loss"]) == 6
+    assert sw.EPOCH_NOTE in [c.value for c in at.caption]  # what a curve's point at epoch e is
     sweep_to_end(at)
     runs = at.session_state[keys.RUNS]
     lrs = log_grid(0.01, 0.5, 6)

@@ -211,6 +211,7 @@ def test_a_short_run_gives_the_steppers_records(split, served, dtype, batch):
     assert float(metrics["Test accuracy"]) == pytest.approx(accuracy_here(reference.params, split), abs=5e-5)
     assert any("finished" in s.value for s in at.success)
     assert len(at.get("vega_lite_chart")) >= 2
+    assert train_charts.EPOCH_NOTE in [c.value for c in at.caption]  # what a point at epoch e is
     # the bytes the download buttons serve: the run's weights and curves
     model = load_model(download(at, served, "train_dl_model_last"))
     assert model.hyper == hyper and [r["epoch"] for r in model.history] == [1, 2, 3]

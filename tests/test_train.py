@@ -375,3 +375,19 @@ def test_float64_report_init_run_agrees_with_the_reports_code_to_rounding():
     losses, wh = report_learning(images, labels, len(split.y_train), 16, 8)
     np.testing.assert_allclose([r["train_loss"] for r in trainer.history], losses, rtol=1e-12)
     np.testing.assert_allclose(trainer.params.w_h, wh, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_each_epochs_record_is_taken_on_the_weights_as_that_epoch_begins(batch_size):
+    """What the pages say under every epoch curve: epoch 1 is the random start, epoch e + 1 the weights after e."""
+    split = frozen_split(dtype=np.float64)
+    trainer = make_trainer(split, dtype="float64", epochs=3, batch_size=batch_size)
+    starts = []
+    for _ in range(3):
+        starts.append(trainer.params)
+        trainer.step_epoch()
+    for record, params in zip(trainer.history, starts):
+        p = forward(params, split.x_valid).p
+        assert record["valid_acc"] == pytest.approx(np.mean(p.argmax(1) == split.y_valid))
+    final = forward(trainer.params, split.x_valid).p
+    assert trainer.evaluate()[3] == pytest.approx(np.mean(final.argmax(1) == split.y_valid))

@@ -188,7 +188,10 @@ def line_chart(line):
     text = alt.layer(*[alt.Chart(marks[marks["align"] == side]).mark_text(
         fontSize=13, align=side, dx=4 if side == "left" else -4, baseline="top").encode(
         x="t:Q", y=alt.value(4 if side == "left" else 22), text="label:N") for side in ("left", "right")])
-    return (curves + rules + text).properties(height=320).configure_legend(orient="top", labelFontSize=14)
+    # the legend sits in the plot's empty lower-left corner (the line starts high there): above the plot its two
+    # labels did not fit the narrow column at 1024 px, "validation" was cut to "val"
+    return (curves + rules + text).properties(height=320).configure_legend(
+        orient="bottom-left", direction="vertical", labelFontSize=14, fillColor="white", padding=6)
 
 
 def slice_chart(sl):
@@ -201,7 +204,8 @@ def slice_chart(sl):
                          "log10 loss": np.log10(np.clip(loss, 1e-6, None))})
     edge = [float(sl.a[0] - half), float(sl.a[-1] + half)]
     heat = alt.Chart(data).mark_rect().encode(
-        x=alt.X("a0:Q", title="along direction 1", scale=alt.Scale(domain=edge, nice=False), axis=alt.Axis(**AXIS)),
+        x=alt.X("a0:Q", title="along direction 1", scale=alt.Scale(domain=edge, nice=False),
+                axis=alt.Axis(labelFlush=True, **AXIS)),  # the edge labels inside the chart: "1.0" was cut at 1024 px
         x2="a1:Q",
         y=alt.Y("b0:Q", title="along direction 2", scale=alt.Scale(domain=edge, nice=False), axis=alt.Axis(**AXIS)),
         y2="b1:Q",

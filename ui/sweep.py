@@ -25,6 +25,7 @@ from ui import train_history as th
 from ui import training as tr
 from ui.budget import refusal
 from ui.text import plain
+from ui.train_charts import EPOCH_NOTE
 
 LIVE = "sweep_live"  # SweepRun or None
 START = "sweep_start_request"  # the Hyper and learning rates a Train sweep click asked for
@@ -191,6 +192,7 @@ def draw_curves(histories, hypers, epochs):
     c = st.columns(2, gap="large")
     for col, key, title in zip(c, ("valid_acc", "valid_loss"), ("Validation accuracy", "Validation loss")):
         col.vega_lite_chart(curve_frame(histories, hypers, key), curves_spec(hypers, title, epochs), width="stretch")
+    st.caption(EPOCH_NOTE)
 
 
 def final_spec():

@@ -10,6 +10,9 @@ from lab.runs import curve_rows, overlay_rows
 MAX_POINTS = 60  # draw a dot per epoch up to this many epochs
 COLORS = {"Training": "#1f77b4", "Validation": "#e8590c"}
 FONT = {"label": 14, "title": 16}
+# said under every epoch curve: the record of epoch e is taken before epoch e's updates (mlp.train's docstring)
+EPOCH_NOTE = ("A point at epoch e is measured on the weights as epoch e begins, before its updates, as the course "
+              "report records it: epoch 1 is the random start. The final weights are measured apart.")
 
 # ---------------------------------------------------------------------------
 # Charts

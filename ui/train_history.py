@@ -31,7 +31,7 @@ from ui.keys import (
 )
 from ui.session import MODEL_KEY, current_model, set_current_model
 from ui.text import MAX_MESSAGE, plain
-from ui.train_charts import OVERLAY_METRICS, overlay_chart, run_curves_chart
+from ui.train_charts import EPOCH_NOTE, OVERLAY_METRICS, overlay_chart, run_curves_chart
 from ui.train_health import draw_health
 
 # ---------------------------------------------------------------------------
@@ -233,6 +233,7 @@ def last_run_panel():
         c = st.columns(2, gap="large")
         c[0].altair_chart(run_curves_chart(run.history, "Loss"))
         c[1].altair_chart(run_curves_chart(run.history, "Accuracy"))
+        st.caption(EPOCH_NOTE)
     draw_health(run.health, run.hyper)
     downloads(run, "last")
 

@@ -47,7 +47,7 @@ from ui.budget import run_refusal
 from ui.keys import CHART_CACHE, LIVE, NOTICE, REPLACED, START
 from ui.session import set_current_model
 from ui.text import plain
-from ui.train_charts import MAX_POINTS, curve_frame, curves_chart, epoch_axis_end
+from ui.train_charts import EPOCH_NOTE, MAX_POINTS, curve_frame, curves_chart, epoch_axis_end
 from ui.train_health import draw_live_health
 from ui.train_settings import hyper_from_widgets
 
@@ -272,6 +272,7 @@ def draw_live(live):
     c = st.columns(2, gap="large")
     for col, quantity in zip(c, ("Loss", "Accuracy")):
         col.vega_lite_chart(live_spec(live, quantity))
+    st.caption(EPOCH_NOTE)
     draw_live_health(live)
 
 

@@ -178,7 +178,7 @@ def line_chart(line):
                          "set": ["training"] * len(line.t) + ["validation"] * len(line.t)})
     data = data[np.isfinite(data["loss"])]
     curves = alt.Chart(data).mark_line(point=True, strokeWidth=3).encode(
-        x=alt.X("t:Q", title="t  (θ = θ₀ + t (θ_T − θ₀))", axis=alt.Axis(**AXIS)),
+        x=alt.X("t:Q", title=["t, where", "θ = θ₀ + t (θ_T − θ₀)"], axis=alt.Axis(**AXIS)),
         y=alt.Y("loss:Q", title="cross-entropy loss", scale=alt.Scale(type="log"), axis=alt.Axis(**AXIS)),
         color=alt.Color("set:N", title=None, scale=alt.Scale(range=["#1f77b4", "#e8590c"])),
         tooltip=["set", alt.Tooltip("t:Q", format=".2f"), alt.Tooltip("loss:Q", format=".4f")],
@@ -188,10 +188,10 @@ def line_chart(line):
     text = alt.layer(*[alt.Chart(marks[marks["align"] == side]).mark_text(
         fontSize=13, align=side, dx=4 if side == "left" else -4, baseline="top").encode(
         x="t:Q", y=alt.value(4 if side == "left" else 22), text="label:N") for side in ("left", "right")])
-    # the legend sits in the plot's empty lower-left corner (the line starts high there): above the plot its two
-    # labels did not fit the narrow column at 1024 px, "validation" was cut to "val"
-    return (curves + rules + text).properties(height=320).configure_legend(
-        orient="bottom-left", direction="vertical", labelFontSize=14, fillColor="white", padding=6)
+    # the legend's two entries one above the other: side by side they did not fit the narrow column at 1024 px
+    # ("validation" was cut to "val"); inside the plot they covered a curve
+    return (curves + rules + text).properties(height=400).configure_legend(  # the height holds legend and titles
+        orient="top", direction="vertical", columns=1, labelFontSize=14)
 
 
 def slice_chart(sl):
@@ -205,7 +205,7 @@ def slice_chart(sl):
     edge = [float(sl.a[0] - half), float(sl.a[-1] + half)]
     heat = alt.Chart(data).mark_rect().encode(
         x=alt.X("a0:Q", title="along direction 1", scale=alt.Scale(domain=edge, nice=False),
-                axis=alt.Axis(labelFlush=True, **AXIS)),  # the edge labels inside the chart: "1.0" was cut at 1024 px
+                axis=alt.Axis(**AXIS)),
         x2="a1:Q",
         y=alt.Y("b0:Q", title="along direction 2", scale=alt.Scale(domain=edge, nice=False), axis=alt.Axis(**AXIS)),
         y2="b1:Q",
@@ -225,7 +225,9 @@ def slice_chart(sl):
     centre = alt.Chart(pd.DataFrame({"a": [0.0], "b": [0.0]})).mark_point(
         shape="circle", size=220, color="red", strokeWidth=2.5, filled=False).encode(x="a:Q", y="b:Q")
     layers.append(centre)
-    return alt.layer(*layers).properties(width="container", height=420)
+    # room on the right for the last x label: the column cut "1.0" at 1024 px
+    return alt.layer(*layers).properties(width="container", height=420, padding={"left": 5, "top": 5, "right": 18,
+                                                                                 "bottom": 5})
 
 
 def landscape_section(model, split, data_key):

@@ -178,6 +178,23 @@ LAYOUT_SETTLED_JS = """([width, polls]) => {
 }"""
 
 
+def cut_chart_texts(root):
+    """The shown texts of the charts in ``root`` (a page or a locator: labels, legends, titles) that run past their
+    chart's box or its column's by over 3 px (a text's box is a little wider than its glyphs): cut off on the page.
+    Vega hides overlapping axis labels with opacity 0; those are not shown."""
+    texts = root.locator('[data-testid="stVegaLiteChart"] text')
+    assert texts.count() > 0, "no chart text to check"
+    return texts.evaluate_all(
+        """(els) => els.filter(e => (e.textContent || '').trim()).filter(e => {
+                const r = e.getBoundingClientRect();
+                if (getComputedStyle(e).opacity === '0' || e.getAttribute('opacity') === '0') return false;
+                return ['[data-testid="stVegaLiteChart"]', '[data-testid="stColumn"]'].some(sel => {
+                    const box = e.closest(sel) && e.closest(sel).getBoundingClientRect();
+                    return box && (r.left < box.left - 3 || r.right > box.right + 3);
+                });
+            }).map(e => e.textContent)""")
+
+
 def wait_for_layout(pg, width, timeout=15_000):
     """Wait until the window is ``width`` px wide and the page's size has held still for 3 polls 100 ms apart
     (charts and LaTeX re-lay themselves out after a resize), with every image loaded."""

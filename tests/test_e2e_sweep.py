@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import screenshot, wait_for_app, wait_for_layout
+from conftest import cut_chart_texts, screenshot, wait_for_app, wait_for_layout
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
@@ -84,8 +84,7 @@ def test_a_sweep_of_six_rates(page, app_url):
     for width, height in SIZES.values():  # every legend entry whole, on a projector's 1024 px too
         page.set_viewport_size({"width": width, "height": height})
         wait_for_layout(page, width)
-        for i in (0, 1, 2):
-            assert cut_texts(charts.nth(i)) == [], (width, i, cut_texts(charts.nth(i)))
+        assert cut_chart_texts(page) == [], (width, cut_chart_texts(page))
     page.set_viewport_size({"width": 1280, "height": 800})
     shoot(page, "sweep_done", page.get_by_role("heading", name="A learning-rate sweep"))
     shoot(page, "sweep_charts", page.get_by_role("heading", name="The last sweep"))
@@ -133,21 +132,6 @@ def click_a_dot(page, chart):
     raise AssertionError("no click on the map selected a dot")
 
 
-def cut_texts(chart):
-    """The shown texts of a chart (labels, legend, titles) that run past its box or its column's (by over 3 px: a
-    text's box is a little wider than its glyphs): cut off on the page.
-    (Vega hides overlapping axis labels with opacity 0; those are not shown.)"""
-    return chart.locator("text").evaluate_all(
-        """(els) => els.filter(e => (e.textContent || '').trim()).filter(e => {
-                const r = e.getBoundingClientRect();
-                if (getComputedStyle(e).opacity === '0' || e.getAttribute('opacity') === '0') return false;
-                return ['[data-testid="stVegaLiteChart"]', '[data-testid="stColumn"]'].some(sel => {
-                    const box = e.closest(sel) && e.closest(sel).getBoundingClientRect();
-                    return box && (r.left < box.left - 3 || r.right > box.right + 3);
-                });
-            }).map(e => e.textContent)""")
-
-
 def test_map_and_landscape_after_training(page, app_url):
     train_quick_demo(page, app_url)
     page.get_by_role("link", name="Inspection").click()
@@ -177,6 +161,5 @@ def test_map_and_landscape_after_training(page, app_url):
     for width, height in SIZES.values():  # every label whole, on a projector's 1024 px too
         page.set_viewport_size({"width": width, "height": height})
         wait_for_layout(page, width)
-        for i in (1, 2):
-            assert cut_texts(charts.nth(i)) == [], (width, i, cut_texts(charts.nth(i)))
+        assert cut_chart_texts(tab) == [], (width, cut_chart_texts(tab))  # the map, the line, the slice
     shoot(page, "inspect_landscape", tab.get_by_text("Loss landscape", exact=True))

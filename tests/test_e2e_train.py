@@ -22,7 +22,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, screenshot, wait_for_app
+from conftest import ROOT, cut_chart_texts, screenshot, wait_for_app, wait_for_layout
 from playwright.sync_api import expect
 
 from lab.settings import LR_GRID
@@ -204,6 +204,11 @@ def test_train_pause_compare_download_load(page, app_url, tmp_path):
     expect(overlay.get_by_text(re.compile(rf"Run 2 \(lr {lr2},"))).to_be_visible()
     expect(page.get_by_text("Curve", exact=True)).to_be_visible()
     shoot(page, "history", anchor=overlay)
+    for width, height in SIZES.values():  # the last run's curves and health, the overlay: every chart text whole
+        page.set_viewport_size({"width": width, "height": height})
+        wait_for_layout(page, width)
+        assert cut_chart_texts(page) == [], (width, cut_chart_texts(page))
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     # download the model and the curves of run 2 (the last run)
     model_path = download(page, page.get_by_role("button", name="Model (.npz)").first, tmp_path)

@@ -120,13 +120,16 @@ def page(browser):
 
 
 def screenshot(pg, name, size=None):
-    """Save a full-page PNG under artifacts/screenshots/ (optionally at another viewport size, once it is laid out)."""
+    """Save a full-page PNG under artifacts/screenshots/ (optionally at another viewport size), once the page is laid
+    out; then fail if a chart's text is cut off (``cut_chart_texts``): every screenshot checks its charts."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     if size:
         pg.set_viewport_size({"width": size[0], "height": size[1]})
-        wait_for_layout(pg, size[0])
+    wait_for_layout(pg, size[0] if size else pg.viewport_size["width"])
     path = SCREENSHOTS / f"{name}.png"
     pg.screenshot(path=str(path), full_page=True)
+    cut = cut_chart_texts(pg, require=False)
+    assert cut == [], f"{name}: chart texts cut off on the page: {cut}"
     return path
 
 
@@ -178,16 +181,19 @@ LAYOUT_SETTLED_JS = """([width, polls]) => {
 }"""
 
 
-def cut_chart_texts(root):
+def cut_chart_texts(root, require=True):
     """The shown texts of the charts in ``root`` (a page or a locator: labels, legends, titles) that run past their
     chart's box or its column's by over 3 px (a text's box is a little wider than its glyphs): cut off on the page.
-    Vega hides overlapping axis labels with opacity 0; those are not shown."""
+    Vega hides overlapping axis labels with opacity 0; those are not shown. Charts zoomed by CSS (presenter mode)
+    are left out: there a text's box and its chart's are not in one scale."""
     texts = root.locator('[data-testid="stVegaLiteChart"] text')
-    assert texts.count() > 0, "no chart text to check"
+    assert texts.count() > 0 or not require, "no chart text to check"
     return texts.evaluate_all(
         """(els) => els.filter(e => (e.textContent || '').trim()).filter(e => {
                 const r = e.getBoundingClientRect();
                 if (getComputedStyle(e).opacity === '0' || e.getAttribute('opacity') === '0') return false;
+                const chart = e.closest('[data-testid="stVegaLiteChart"]');
+                if (getComputedStyle(chart).zoom !== '1') return false;  // boxes in two scales: checked by eye
                 return ['[data-testid="stVegaLiteChart"]', '[data-testid="stColumn"]'].some(sel => {
                     const box = e.closest(sel) && e.closest(sel).getBoundingClientRect();
                     return box && (r.left < box.left - 3 || r.right > box.right + 3);

@@ -204,8 +204,7 @@ def slice_chart(sl):
                          "log10 loss": np.log10(np.clip(loss, 1e-6, None))})
     edge = [float(sl.a[0] - half), float(sl.a[-1] + half)]
     heat = alt.Chart(data).mark_rect().encode(
-        x=alt.X("a0:Q", title="along direction 1", scale=alt.Scale(domain=edge, nice=False),
-                axis=alt.Axis(**AXIS)),
+        x=alt.X("a0:Q", title="along direction 1", scale=alt.Scale(domain=edge, nice=False), axis=alt.Axis(**AXIS)),
         x2="a1:Q",
         y=alt.Y("b0:Q", title="along direction 2", scale=alt.Scale(domain=edge, nice=False), axis=alt.Axis(**AXIS)),
         y2="b1:Q",
